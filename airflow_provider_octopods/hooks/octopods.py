@@ -1,0 +1,429 @@
+"""
+Hooks for the Octopods API: :class:`OctopodsHook` (sync, ``requests``) and :class:`OctopodsAsyncHook`
+(async, ``aiohttp``, for triggers).
+
+Both are thin transports around :mod:`airflow_provider_octopods.api`, which builds every request,
+reads every response and holds the retry policy; the two classes differ only in how bytes move.
+``requests``, ``aiohttp`` and ``tenacity`` are imported on first use, not at module import: DAG files
+import this package on every parse.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_octopods import api
+from airflow_provider_octopods.exceptions import (
+    OctopodsAuthError,
+    OctopodsError,
+    OctopodsNotFoundError,
+    OctopodsRateLimitError,
+)
+from airflow_provider_octopods.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_octopods.models import Channel, MessageStatus, SendResult, SentMessage
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_octopods.hooks._shared_session import SharedSession
+
+__all__ = ["OctopodsAsyncHook", "OctopodsHook"]
+
+
+class _OctopodsConnectionMixin:
+    """What both hooks share: the connection's identity and its validated settings."""
+
+    conn_name_attr = "octopods_conn_id"
+    default_conn_name = "octopods_default"
+    conn_type = "octopods"
+    hook_name = "Octopods"
+
+    octopods_conn_id: str
+
+    def _settings_from(self, conn: Any, extra: dict[str, Any]) -> api.ConnectionSettings:
+        return api.connection_settings(
+            conn_id=self.octopods_conn_id, host=conn.host, port=conn.port, extra=extra
+        )
+
+    def _log_retry(self, request: api.ApiRequest, max_retries: int) -> Any:
+        def on_retry(error: BaseException, wait: float, failures: int) -> None:
+            self.log.warning(api.retry_log_line(request, error, wait, failures, max_retries))  # type: ignore[attr-defined]
+
+        return on_retry
+
+
+class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
+    """
+    Talk to the Octopods API from tasks: message status, the sent-message listing, sends.
+
+    One pooled ``requests.Session`` per hook. Reads are retried on connection errors, timeouts and
+    5xx with exponential backoff and jitter (up to the connection's ``max_retries``); a 429 is waited
+    out when its retry time is within ``max_rate_limit_wait`` seconds, else
+    :class:`~airflow_provider_octopods.exceptions.OctopodsRateLimitError` is raised with ``retry_at``.
+    A send is repeated only when the connection failed before the request could leave, because
+    Octopods has no idempotency key. Every argument is validated before any request.
+
+    :param octopods_conn_id: The ``octopods`` connection holding the base URL and the API keys.
+    :param max_rate_limit_wait: Longest 429 wait, in seconds, before giving up with
+        ``OctopodsRateLimitError`` (a worker slot is held while waiting).
+    """
+
+    def __init__(
+        self,
+        *,
+        octopods_conn_id: str = _OctopodsConnectionMixin.default_conn_name,
+        max_rate_limit_wait: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.octopods_conn_id = octopods_conn_id
+        self.max_rate_limit_wait = max_rate_limit_wait
+
+    # -- connection form (Airflow < 3.2; newer versions read the same fields from provider info) --
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Form widgets for the extra fields, derived from the provider's ``conn-fields``."""
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, PasswordField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            schema = spec["schema"]
+            label = lazy_gettext(spec["label"])
+            common = {"description": spec.get("description", ""), "default": schema.get("default")}
+            if schema.get("format") == "password":
+                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), **common)
+            elif "integer" in schema["type"]:
+                widgets[name] = IntegerField(
+                    label, validators=[Optional(), NumberRange(min=0)], widget=BS3TextFieldWidget(), **common
+                )
+            else:
+                widgets[name] = StringField(label, widget=BS3TextFieldWidget(), **common)
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder fields, derived from the provider's ``ui-field-behaviour``."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    # -- plumbing --
+
+    @cached_property
+    def settings(self) -> api.ConnectionSettings:
+        """The connection, validated (fails with a message naming the bad field)."""
+        conn = self.get_connection(self.octopods_conn_id)
+        settings = self._settings_from(conn, conn.extra_dejson)
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        for key in (settings.whatsapp_api_key, settings.channel_api_key):
+            if key:
+                mask_secret(key)
+        return settings
+
+    @cached_property
+    def session(self) -> requests.Session:
+        import requests
+
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=8, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def _policy(self, max_retries: int | None = None) -> api.RetryPolicy:
+        return api.RetryPolicy(
+            max_retries=self.settings.max_retries if max_retries is None else max_retries,
+            max_rate_limit_wait=self.max_rate_limit_wait,
+        )
+
+    def call(self, request: api.ApiRequest, *, policy: api.RetryPolicy | None = None) -> Any:
+        """
+        Send ``request`` under the retry policy and return its parsed result.
+
+        The key is looked up first, so a missing key fails before any network traffic.
+        """
+        import tenacity
+
+        key = self.settings.key_for(request.channel)
+        policy = policy or self._policy()
+        for attempt in tenacity.Retrying(
+            **policy.tenacity_kwargs(request, on_retry=self._log_retry(request, policy.max_retries))
+        ):
+            with attempt:
+                return api.parse_response(request, self._transport(request, key))
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _transport(self, request: api.ApiRequest, key: str) -> api.ApiResponse:
+        import requests
+
+        settings = self.settings
+        try:
+            response = self.session.request(
+                request.method,
+                request.url(settings.base_url),
+                params=dict(request.params) or None,
+                data=request.encoded_body(),
+                headers=request.headers(key),
+                timeout=settings.timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.ConnectTimeout:
+            raise api.transport_error(
+                request, f"connecting timed out after {settings.timeout:g} s", may_have_reached_server=False
+            ) from None
+        except requests.exceptions.ConnectionError as error:
+            refused = _never_connected(error)
+            raise api.transport_error(
+                request,
+                "could not connect" if refused else "the connection broke before an answer arrived",
+                may_have_reached_server=not refused,
+            ) from None
+        except requests.exceptions.Timeout:
+            raise api.transport_error(
+                request, f"no answer within {settings.timeout:g} s", may_have_reached_server=True
+            ) from None
+        except requests.exceptions.RequestException as error:
+            raise api.transport_error(request, type(error).__name__, may_have_reached_server=True) from None
+        return api.ApiResponse.build(response.status_code, response.headers.items(), response.content)
+
+    # -- public API --
+
+    def get_message_status(self, message_id: int | str, channel: str = "whatsapp") -> MessageStatus:
+        """
+        The current delivery status of one message.
+
+        :param message_id: The Octopods id returned by the send (a numeric string is accepted).
+        :param channel: ``"whatsapp"`` or ``"sms"``; decides the endpoint and the key.
+        :raises OctopodsNotFoundError: the id is unknown, or was sent with another key.
+        """
+        return self.call(api.status_request(message_id, channel))
+
+    def list_sent_messages(self, limit: int = api.LISTING_MAX_LIMIT) -> list[SentMessage]:
+        """
+        The newest WhatsApp messages sent with this key, newest first.
+
+        The API returns at most 100 and offers no way to page further back; a channel that never
+        sent anything gives an empty list.
+
+        :param limit: 1 to 100 (larger values are capped to 100 with a warning).
+        """
+        return self.call(api.listing_request(limit))
+
+    def send_whatsapp_template(
+        self,
+        template_id: int | str,
+        destination_phone: str,
+        message_variables: list[Any] | dict[str, Any] | None = None,
+        *,
+        header_attachment_url: str | None = None,
+        open_intercom_conversation: bool = False,
+        intercom_teammate_id: str | None = None,
+    ) -> SendResult:
+        """
+        Send an approved WhatsApp template. Never repeated once the request may have reached Octopods.
+
+        :param template_id: The Octopods template id (from the template page or the template list).
+        :param destination_phone: Recipient in E.164, e.g. ``"+14155552671"``.
+        :param message_variables: A flat list (body-only templates), an object keyed ``"1"``, ``"2"``,
+            ..., or an object of per-section lists (``header``, ``body``, ``footer``, ``buttons``).
+        :param header_attachment_url: Public URL of the header media, for media-header templates.
+        :param open_intercom_conversation: Also open a CRM conversation for replies.
+        :param intercom_teammate_id: Teammate shown as the sender in the CRM.
+        """
+        return self.call(
+            api.whatsapp_send_request(
+                template_id,
+                destination_phone,
+                message_variables,
+                header_attachment_url=header_attachment_url,
+                open_intercom_conversation=open_intercom_conversation,
+                intercom_teammate_id=intercom_teammate_id,
+            )
+        )
+
+    def send_sms(
+        self,
+        destination_phone: str,
+        body: str,
+        *,
+        destination_user_name: str | None = None,
+        open_intercom_conversation: bool = False,
+        intercom_teammate_id: str | None = None,
+    ) -> SendResult:
+        """
+        Send an SMS from the channel of the connection's ``channel_api_key``. Never repeated once sent.
+
+        :param destination_phone: Recipient in E.164.
+        :param body: Non-blank text, at most 1,600 characters (never truncated: longer text is refused).
+        :param destination_user_name: Name for a contact created by ``open_intercom_conversation``.
+        :param open_intercom_conversation: Also open a CRM conversation for replies.
+        :param intercom_teammate_id: Teammate shown as the sender in the CRM.
+        """
+        return self.call(
+            api.sms_send_request(
+                destination_phone,
+                body,
+                destination_user_name=destination_user_name,
+                open_intercom_conversation=open_intercom_conversation,
+                intercom_teammate_id=intercom_teammate_id,
+            )
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """
+        Check each configured key with one cheap, read-only request, without retries.
+
+        WhatsApp: the listing with ``limit=1``. SMS: the status of message 1 (any answer but 401 or
+        the deprecated-key error shows the key is accepted; SMS has no other read endpoint).
+        """
+        try:
+            settings = self.settings
+        except OctopodsError as error:
+            return False, str(error)
+        except Exception as error:  # the connection itself could not be read
+            return False, f"Could not read connection '{self.octopods_conn_id}': {type(error).__name__}."
+        probes = {
+            Channel.WHATSAPP: api.listing_request(1),
+            Channel.SMS: api.status_request(1, Channel.SMS),
+        }
+        verdicts: list[str] = []
+        all_ok = True
+        channels = settings.configured_channels
+        if not channels:
+            return False, (
+                f"Connection '{self.octopods_conn_id}' has neither `whatsapp_api_key` nor "
+                "`channel_api_key` in its extra."
+            )
+        label = {Channel.WHATSAPP: "WhatsApp API key", Channel.SMS: "Channel API key"}
+        quick = api.RetryPolicy(max_retries=0, max_rate_limit_wait=0.0)
+        for channel in channels:
+            try:
+                self.call(probes[channel], policy=quick)
+                verdicts.append(f"{label[channel]}: works")
+            except (OctopodsNotFoundError, OctopodsRateLimitError):
+                verdicts.append(f"{label[channel]}: works")
+            except OctopodsAuthError as error:
+                all_ok = False
+                verdicts.append(f"{label[channel]}: rejected ({error.message})")
+            except OctopodsError as error:
+                all_ok = False
+                verdicts.append(f"{label[channel]}: could not be checked ({error.message})")
+        missing = [label[channel] for channel in Channel if channel not in channels]
+        verdicts.extend(f"{name}: not set" for name in missing)
+        return all_ok, f"{settings.base_url} - " + "; ".join(verdicts)
+
+
+def _never_connected(error: Exception) -> bool:
+    """Whether a ``requests`` connection error happened before any byte of the request was sent."""
+    import urllib3.exceptions
+
+    reason: Any = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError)
+
+
+class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
+    """
+    The async twin of :class:`OctopodsHook`, for triggers.
+
+    Requests go through the process-wide shared aiohttp session of their base URL (see
+    :mod:`~airflow_provider_octopods.hooks._shared_session`), under the same
+    :class:`~airflow_provider_octopods.api.RetryPolicy` except that 429s are waited out without
+    counting as failures: a trigger's own deadline bounds that wait. The connection is read through
+    common-compat's async path, never with a blocking call inside the event loop.
+
+    :param octopods_conn_id: The ``octopods`` connection.
+    """
+
+    def __init__(
+        self, *, octopods_conn_id: str = _OctopodsConnectionMixin.default_conn_name, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.octopods_conn_id = octopods_conn_id
+        self._settings: api.ConnectionSettings | None = None
+
+    async def get_settings(self) -> api.ConnectionSettings:
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+
+            conn = await get_async_connection(self.octopods_conn_id, hook=self)
+            self._settings = self._settings_from(conn, await get_async_extra_dejson(conn))
+        return self._settings
+
+    async def call(
+        self, shared: SharedSession, request: api.ApiRequest, *, policy: api.RetryPolicy | None = None
+    ) -> Any:
+        """Send ``request`` on the borrowed session under the retry policy; return the parsed result."""
+        import tenacity
+
+        settings = await self.get_settings()
+        key = settings.key_for(request.channel)
+        gate = shared.gate(key)
+        policy = policy or api.RetryPolicy(max_retries=settings.max_retries, max_rate_limit_wait=None)
+        async for attempt in tenacity.AsyncRetrying(
+            **policy.tenacity_kwargs(request, on_retry=self._log_retry(request, policy.max_retries))
+        ):
+            with attempt:
+                await gate.wait()
+                response = await self._transport(shared, request, key, request_timeout=settings.timeout)
+                try:
+                    return api.parse_response(request, response)
+                except OctopodsRateLimitError as error:
+                    gate.pause_until(error.retry_at.timestamp())
+                    raise
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _transport(
+        self, shared: SharedSession, request: api.ApiRequest, key: str, *, request_timeout: float
+    ) -> api.ApiResponse:
+        import aiohttp
+
+        try:
+            async with shared.session.request(
+                request.method,
+                request.url(shared.base_url),
+                params=dict(request.params) or None,
+                data=request.encoded_body(),
+                headers=request.headers(key),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=request_timeout, sock_read=request_timeout
+                ),
+            ) as response:
+                body = await response.read()
+                return api.ApiResponse.build(response.status, response.headers.items(), body)
+        except aiohttp.ConnectionTimeoutError:
+            raise api.transport_error(
+                request, f"connecting timed out after {request_timeout:g} s", may_have_reached_server=False
+            ) from None
+        except aiohttp.ClientConnectorError:
+            raise api.transport_error(request, "could not connect", may_have_reached_server=False) from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise api.transport_error(
+                request, f"no answer within {request_timeout:g} s", may_have_reached_server=True
+            ) from None
+        except aiohttp.ClientError as error:
+            raise api.transport_error(
+                request,
+                f"the connection broke before an answer arrived ({type(error).__name__})",
+                may_have_reached_server=True,
+            ) from None
+
+    async def get_message_status(
+        self, shared: SharedSession, message_id: int | str, channel: str = "whatsapp"
+    ) -> MessageStatus:
+        """The current delivery status of one message (see :meth:`OctopodsHook.get_message_status`)."""
+        return await self.call(shared, api.status_request(message_id, channel))

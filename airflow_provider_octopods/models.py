@@ -1,0 +1,169 @@
+"""The provider's value types: what the Octopods API returns, normalised across every documented shape.
+
+All models are frozen dataclasses whose ``to_dict()`` is JSON-native; that dict is what goes to XCom
+and into trigger events. ``status`` is always a :class:`DeliveryStatus`, whatever casing or vocabulary
+the API answered with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields
+from enum import Enum, StrEnum
+from typing import Any
+
+__all__ = [
+    "Channel",
+    "DeliveryStatus",
+    "MessageStatus",
+    "SendResult",
+    "SentMessage",
+    "format_timestamp",
+]
+
+
+class Channel(StrEnum):
+    """The Octopods endpoint family a message belongs to; it decides which API key is used."""
+
+    WHATSAPP = "whatsapp"
+    SMS = "sms"
+
+    @property
+    def key_field(self) -> str:
+        """The connection extra holding this channel's API key."""
+        return "whatsapp_api_key" if self is Channel.WHATSAPP else "channel_api_key"
+
+
+class DeliveryStatus(StrEnum):
+    """
+    The superset of every status vocabulary in the Octopods docs.
+
+    The unified articles use SENT, DELIVERED, READ, FAILED, DELETED, UNKNOWN; the SMS reference adds
+    QUEUED and UNDELIVERED; the endpoint references use lower case. Anything else maps to UNKNOWN,
+    which callers treat as "not reported yet" rather than crashing on a new value.
+    """
+
+    QUEUED = "QUEUED"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    READ = "READ"
+    FAILED = "FAILED"
+    UNDELIVERED = "UNDELIVERED"
+    DELETED = "DELETED"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, raw: object) -> DeliveryStatus:
+        """Map a raw API value (any case, any type) to a member; unknown values give UNKNOWN."""
+        if isinstance(raw, str):
+            try:
+                return cls(raw.strip().upper())
+            except ValueError:
+                return cls.UNKNOWN
+        return cls.UNKNOWN
+
+    @property
+    def is_failure(self) -> bool:
+        """The message will never be delivered."""
+        return self in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+
+    @property
+    def is_pending(self) -> bool:
+        """The provider may still report progress (QUEUED, SENT, UNKNOWN)."""
+        return self in (DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
+
+    @property
+    def implies_delivered(self) -> bool:
+        """DELIVERED, READ and DELETED (only a delivered message can be deleted by its recipient)."""
+        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.DELETED)
+
+
+def format_timestamp(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z`` suffix, the style of the Octopods API itself."""
+    if value is None:
+        return None
+    text = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat()
+    return f"{text}Z"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return format_timestamp(value)
+    return value
+
+
+class _Model:
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-native dict of every field (enums as their value, datetimes as ISO 8601 UTC)."""
+        return {field.name: _jsonable(getattr(self, field.name)) for field in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class MessageStatus(_Model):
+    """
+    The delivery status of one message, from the status endpoint of its channel.
+
+    :param message_id: The Octopods message id.
+    :param channel: ``"whatsapp"`` or ``"sms"``.
+    :param status: Normalised status.
+    :param status_message: Octopods' human-readable text, when the response shape has one.
+    :param channel_message_id: The provider's own id (``wamid...`` on WhatsApp), when given.
+    :param failure_code: Provider error code for failed messages (e.g. 470), when given.
+    :param failure_reason: Provider error text for failed messages, when given.
+    :param last_updated: Time of the latest status change; derived from the stage timestamps of the
+        endpoint-reference shape when the response has no ``last_updated``.
+    """
+
+    message_id: int
+    channel: Channel
+    status: DeliveryStatus
+    status_message: str | None = None
+    channel_message_id: str | None = None
+    failure_code: int | None = None
+    failure_reason: str | None = None
+    last_updated: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class SentMessage(_Model):
+    """
+    One record of the sent-message listing (WhatsApp only).
+
+    :param message_id: The Octopods message id (``message_status.channel_message_id`` in the
+        bare-array listing shape, ``message_id`` in the object shape).
+    :param channel: Always ``"whatsapp"``: only WhatsApp has a listing.
+    :param phone_number: Recipient in E.164 (a ``+`` is added when the API omits it).
+    :param created_at: When Octopods received the send (``created_at`` or ``sent_at``).
+    :param message_content: Rendered body; only the bare-array shape carries it.
+    :param status: Normalised status.
+    :param failure_code: Provider error code, when given.
+    :param failure_reason: Provider error text, when given.
+    """
+
+    message_id: int
+    channel: Channel
+    phone_number: str | None
+    created_at: dt.datetime | None
+    message_content: str | None
+    status: DeliveryStatus
+    failure_code: int | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult(_Model):
+    """
+    What a send returned.
+
+    :param message_id: The Octopods message id, to poll with the status endpoint or the sensor.
+    :param channel: ``"whatsapp"`` or ``"sms"``.
+    :param request_id: Octopods' request id, for support.
+    :param channel_message_id: The provider's id, when the response carries one.
+    """
+
+    message_id: int
+    channel: Channel
+    request_id: str | None = None
+    channel_message_id: str | None = None
