@@ -28,6 +28,7 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] | None = None  # the client's address: one per TCP connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -80,8 +81,9 @@ class CannedServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         self.requests.append(
-            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
+            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body, peer)
         )
         queue = self._routes.get((request.method, request.path))
         if not queue:
