@@ -96,7 +96,7 @@ async def test_dropped_connections_and_timeouts(
     async with shared_session((await hook.get_settings()).base_url) as shared:
         with pytest.raises(OctopodsConnectionError, match="broke"):
             await hook.get_message_status(shared, 1)
-        with pytest.raises(OctopodsConnectionError, match="no answer within 0.2 s"):
+        with pytest.raises(OctopodsConnectionError, match=r"no answer within 0\.2 s"):
             await hook.get_message_status(shared, 2)
 
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 
 def forms(base_url: str) -> dict[str, str]:
-    host_port = base_url.removeprefix("http://")
     query = f"whatsapp_api_key={WHATSAPP_KEY}&channel_api_key={CHANNEL_KEY}&timeout=7&max_retries=2"
     return {
         "json": json.dumps(
