@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -146,9 +146,12 @@ class OctopodsConnectionError(OctopodsError):
         self.may_have_reached_server = may_have_reached_server
 
 
-class OctopodsDeliveryFailed(OctopodsError):  # noqa: N818 - the public name
+class OctopodsDeliveryFailed(OctopodsError, AirflowFailException):  # noqa: N818 - the public name
     """
     A message ended in FAILED or UNDELIVERED (or was deleted before the awaited read receipt).
+
+    It is also an ``AirflowFailException``: a failed message stays failed, so Airflow does not spend
+    task retries polling it again (and ``soft_fail`` skips the sensor in poke mode as in deferred mode).
 
     :param message_id: The Octopods message id.
     :param delivery_status: The final status (``"FAILED"``, ``"UNDELIVERED"``, ``"DELETED"``).

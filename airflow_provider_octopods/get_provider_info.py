@@ -63,6 +63,8 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.hooks.octopods"]}],
+        "sensors": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.sensors.delivery"]}],
+        "triggers": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.triggers.delivery"]}],
         "connection-types": [
             {
                 "hook-class-name": f"{_MODULE}.hooks.octopods.OctopodsHook",

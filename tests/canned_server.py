@@ -44,6 +44,8 @@ class CannedServer:
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], deque[Canned]] = {}
         self.requests: list[Recorded] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -89,8 +91,13 @@ class CannedServer:
         if not queue:
             return web.Response(status=599, text="no canned response")
         canned = queue.popleft() if len(queue) > 1 else queue[0]
-        if canned.delay:
-            await asyncio.sleep(canned.delay)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if canned.delay:
+                await asyncio.sleep(canned.delay)
+        finally:
+            self.in_flight -= 1
         if canned.drop:
             assert request.transport is not None
             request.transport.close()

@@ -1,0 +1,291 @@
+"""
+What "delivered" means, decided once for the sensor (sync, poke mode) and the trigger (async).
+
+The sensor's worker-side check, its poke mode and the trigger all call :func:`judge`, so the three
+paths cannot disagree on when a wait is over. The event payload the trigger sends back to the
+sensor is also defined here (:class:`DeliveryEvent`), with the set of statuses it may carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from airflow_provider_octopods import api
+from airflow_provider_octopods.exceptions import (
+    OctopodsDeliveryFailed,
+    OctopodsError,
+    OctopodsValidationError,
+)
+from airflow_provider_octopods.models import Channel, DeliveryStatus, MessageStatus
+
+__all__ = [
+    "DeliveryEvent",
+    "EventStatus",
+    "Outcome",
+    "Verdict",
+    "judge",
+    "outcome_of",
+    "validate_allowed_failures",
+    "validate_target",
+]
+
+TARGETS = (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
+
+
+class Outcome(StrEnum):
+    """Where one message stands against the awaited status."""
+
+    REACHED = "reached"
+    FAILED = "failed"
+    PENDING = "pending"
+
+
+def validate_target(
+    target_status: object, channel: Channel, parameter: str = "target_status"
+) -> DeliveryStatus:
+    """DELIVERED or READ; READ only on WhatsApp (SMS has no read receipts)."""
+    target = DeliveryStatus.parse(target_status) if isinstance(target_status, str) else None
+    if target not in TARGETS:
+        raise OctopodsValidationError(
+            f"Invalid `{parameter}`: expected 'DELIVERED' or 'READ', got {target_status!r}.",
+            parameter=parameter,
+        )
+    if target is DeliveryStatus.READ and channel is not Channel.WHATSAPP:
+        raise OctopodsValidationError(
+            f"Invalid `{parameter}`: READ can only be awaited on WhatsApp; SMS reports no read receipts.",
+            parameter=parameter,
+        )
+    return target
+
+
+def validate_allowed_failures(value: object, parameter: str = "allowed_failures") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OctopodsValidationError(
+            f"Invalid `{parameter}`: expected a count of tolerated failures (0 or more), got {value!r}.",
+            parameter=parameter,
+        )
+    return value
+
+
+def outcome_of(status: DeliveryStatus, target: DeliveryStatus) -> Outcome:
+    """
+    DELIVERED is reached by DELIVERED, READ or DELETED (only a delivered message can be deleted);
+    READ only by READ, and DELETED before READ can never become READ, so it fails.
+    """
+    if status.is_failure:
+        return Outcome.FAILED
+    if target is DeliveryStatus.READ:
+        if status is DeliveryStatus.READ:
+            return Outcome.REACHED
+        return Outcome.FAILED if status is DeliveryStatus.DELETED else Outcome.PENDING
+    return Outcome.REACHED if status.implies_delivered else Outcome.PENDING
+
+
+def failure_text(status: MessageStatus, target: DeliveryStatus) -> str:
+    """``WhatsApp message 98764 FAILED: Re-engagement window expired (code 470).``"""
+    name = "WhatsApp" if status.channel is Channel.WHATSAPP else "SMS"
+    if status.status is DeliveryStatus.DELETED and target is DeliveryStatus.READ:
+        return f"{name} message {status.message_id} was deleted before a read receipt (status DELETED)."
+    reason = status.failure_reason or status.status_message or "no reason given"
+    code = f" (code {status.failure_code})" if status.failure_code is not None else ""
+    return f"{name} message {status.message_id} {status.status.value}: {reason}{code}."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """
+    The state of a wait over one or many messages.
+
+    ``done`` is True when the task can end: every message is settled, or more messages failed than
+    ``allowed_failures`` (no point waiting for the rest).
+    """
+
+    reached: list[MessageStatus]
+    failed: list[MessageStatus]
+    pending: list[int]
+    allowed_failures: int
+    target: DeliveryStatus
+
+    @property
+    def too_many_failures(self) -> bool:
+        return len(self.failed) > self.allowed_failures
+
+    @property
+    def done(self) -> bool:
+        return self.too_many_failures or not self.pending
+
+    @property
+    def succeeded(self) -> bool:
+        return self.done and not self.too_many_failures
+
+    def failure_summary(self) -> str:
+        details = " ".join(failure_text(status, self.target) for status in self.failed[:5])
+        more = f" (and {len(self.failed) - 5} more)" if len(self.failed) > 5 else ""
+        if len(self.failed) == 1 and not self.pending and not self.reached:
+            return details
+        return (
+            f"{len(self.failed)} of {len(self.failed) + len(self.reached) + len(self.pending)} messages "
+            f"failed, more than the {self.allowed_failures} allowed: {details}{more}"
+        )
+
+    def to_exception(self) -> OctopodsDeliveryFailed:
+        first = self.failed[0]
+        return OctopodsDeliveryFailed(
+            self.failure_summary(),
+            message_id=first.message_id,
+            delivery_status=first.status.value,
+            failure_code=first.failure_code,
+            failure_reason=first.failure_reason,
+        )
+
+
+def judge(
+    message_ids: list[int],
+    statuses: Mapping[int, MessageStatus],
+    target: DeliveryStatus,
+    allowed_failures: int,
+) -> Verdict:
+    """Sort the known statuses of ``message_ids`` into reached, failed and still pending."""
+    reached: list[MessageStatus] = []
+    failed: list[MessageStatus] = []
+    pending: list[int] = []
+    for message_id in message_ids:
+        status = statuses.get(message_id)
+        outcome = Outcome.PENDING if status is None else outcome_of(status.status, target)
+        if outcome is Outcome.REACHED:
+            reached.append(status)  # type: ignore[arg-type]
+        elif outcome is Outcome.FAILED:
+            failed.append(status)  # type: ignore[arg-type]
+        else:
+            pending.append(message_id)
+    return Verdict(reached, failed, pending, allowed_failures, target)
+
+
+# --------------------------------------------------------------------------------------------------
+# The trigger's event
+# --------------------------------------------------------------------------------------------------
+
+
+class EventStatus(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+#: The exception types an ``error`` event may name; anything else becomes :class:`OctopodsError`.
+_ERROR_TYPES = (
+    "OctopodsAuthError",
+    "OctopodsNotFoundError",
+    "OctopodsRateLimitError",
+    "OctopodsApiError",
+    "OctopodsServerError",
+    "OctopodsMalformedResponseError",
+    "OctopodsConnectionError",
+    "OctopodsValidationError",
+)
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    """
+    The one event a :class:`~airflow_provider_octopods.triggers.delivery.MessageDeliveryTrigger` yields.
+
+    JSON-native both ways (``to_payload`` / ``from_payload``); it carries statuses, ids and error
+    metadata, never a key.
+    """
+
+    status: EventStatus
+    message: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "message": self.message,
+            "results": self.results,
+            "pending": self.pending,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: object) -> DeliveryEvent:
+        """Validate what ``execute_complete`` received; a missing or unknown status fails loudly."""
+        if not isinstance(payload, Mapping):
+            raise OctopodsError(
+                f"MessageDeliverySensor resumed without a trigger event (got {type(payload).__name__}); "
+                "the wait cannot be judged."
+            )
+        try:
+            status = EventStatus(str(payload.get("status")))
+        except ValueError:
+            raise OctopodsError(
+                f"MessageDeliverySensor resumed with an event of unknown status {payload.get('status')!r}; "
+                f"expected one of {[member.value for member in EventStatus]}."
+            ) from None
+        return cls(
+            status=status,
+            message=str(payload.get("message") or ""),
+            results=list(payload.get("results") or []),
+            pending=[int(item) for item in payload.get("pending") or []],
+            error=payload.get("error") if isinstance(payload.get("error"), Mapping) else None,
+        )
+
+    @staticmethod
+    def describe_error(error: BaseException) -> dict[str, Any]:
+        return {
+            "type": type(error).__name__,
+            "status_code": getattr(error, "status_code", None) if isinstance(error, OctopodsError) else None,
+            "error_code": getattr(error, "error_code", None),
+            "request_id": getattr(error, "request_id", None),
+        }
+
+    def rebuild_error(self) -> OctopodsError:
+        """The typed error the trigger met, rebuilt on the worker from the event's metadata."""
+        from airflow_provider_octopods import exceptions
+
+        details = self.error or {}
+        name = details.get("type")
+        cls: type[OctopodsError] = (
+            getattr(exceptions, name) if name in _ERROR_TYPES else exceptions.OctopodsError  # type: ignore[arg-type]
+        )
+        error = cls.__new__(cls)
+        OctopodsError.__init__(
+            error,
+            self.message,
+            status_code=details.get("status_code"),
+            error_code=details.get("error_code"),
+            request_id=details.get("request_id"),
+        )
+        if isinstance(error, exceptions.OctopodsConnectionError):
+            error.may_have_reached_server = True
+        if isinstance(error, exceptions.OctopodsValidationError):
+            error.parameter = "unknown"
+        if isinstance(error, exceptions.OctopodsRateLimitError):
+            import datetime as dt
+
+            error.retry_at = dt.datetime.now(dt.UTC)
+            error.retry_hinted = False
+        return error
+
+
+def statuses_from_results(results: list[dict[str, Any]]) -> dict[int, MessageStatus]:
+    """Rebuild :class:`MessageStatus` objects from their ``to_dict()`` form (event round trip)."""
+    statuses: dict[int, MessageStatus] = {}
+    for item in results:
+        statuses[int(item["message_id"])] = MessageStatus(
+            message_id=int(item["message_id"]),
+            channel=api.validate_channel(item["channel"]),
+            status=DeliveryStatus.parse(item["status"]),
+            status_message=item.get("status_message"),
+            channel_message_id=item.get("channel_message_id"),
+            failure_code=item.get("failure_code"),
+            failure_reason=item.get("failure_reason"),
+            last_updated=api.parse_timestamp(item.get("last_updated")),
+        )
+    return statuses

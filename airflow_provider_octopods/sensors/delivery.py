@@ -1,0 +1,231 @@
+"""Gate tasks on Octopods message delivery, without holding a worker slot while waiting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+)
+
+from airflow_provider_octopods import api
+from airflow_provider_octopods.delivery import (
+    DeliveryEvent,
+    EventStatus,
+    Outcome,
+    Verdict,
+    judge,
+    outcome_of,
+    statuses_from_results,
+    validate_allowed_failures,
+    validate_target,
+)
+from airflow_provider_octopods.exceptions import OctopodsError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_octopods.hooks.octopods import OctopodsHook
+    from airflow_provider_octopods.models import Channel, DeliveryStatus, MessageStatus
+
+__all__ = ["MessageDeliverySensor"]
+
+#: Extra time the framework's deferral timeout allows beyond the trigger's own deadline. It is only a
+#: backstop: the trigger reports the timeout itself, through ``execute_complete``.
+BACKSTOP_GRACE_SECONDS = 120.0
+
+
+class MessageDeliverySensor(BaseSensorOperator):
+    """
+    Wait until Octopods reports one message, or every message of a list, delivered (or read).
+
+    Deferrable by default, the way the best official providers do it: the sensor checks once on the
+    worker, returns at once if the messages are already there, and otherwise hands the wait to a
+    :class:`~airflow_provider_octopods.triggers.delivery.MessageDeliveryTrigger` in the triggerer, so
+    no worker slot is held. The trigger carries an absolute deadline computed here from ``timeout``:
+    triggerer restarts never extend the wait. ``deferrable=False`` keeps the classic poke or
+    reschedule modes, with the same decision logic through the sync hook.
+
+    Reached means at or past the target: DELIVERED is reached by DELIVERED, READ or DELETED (only a
+    delivered message can be deleted); READ only by READ. FAILED and UNDELIVERED fail the task with
+    :class:`~airflow_provider_octopods.exceptions.OctopodsDeliveryFailed`, which carries the
+    provider's code and reason; DELETED while waiting for READ fails too. QUEUED, SENT and UNKNOWN
+    keep waiting. On timeout it raises ``AirflowSensorTimeout``, so ``soft_fail=True`` skips.
+
+    The task returns (XCom) ``MessageStatus.to_dict()`` for one id, or a list of them for a list.
+
+    :param message_id: An Octopods message id: an int, a numeric string (what a rendered XCom gives),
+        a list of them (e.g. the ``message_id`` output of a mapped send), or the string form of a list
+        (``"[101, 102]"``). Templated.
+    :param channel: ``"whatsapp"`` or ``"sms"``. Templated.
+    :param target_status: ``"DELIVERED"`` (default) or ``"READ"`` (WhatsApp only; read receipts
+        depend on the recipient's settings, so a READ wait may never end). Templated.
+    :param allowed_failures: For a list: how many messages may fail without failing the task.
+    :param octopods_conn_id: The ``octopods`` connection. Templated.
+    :param deferrable: Wait in the triggerer (default) instead of on a worker.
+    :param poke_interval: Longest pause between two checks of a message, in seconds. The trigger
+        starts a few seconds after the first check and doubles its pause up to this value.
+    """
+
+    template_fields: Sequence[str] = ("message_id", "channel", "target_status", "octopods_conn_id")
+    ui_color = "#25d366"
+
+    def __init__(
+        self,
+        *,
+        message_id: int | str | Sequence[int | str],
+        channel: str = "whatsapp",
+        target_status: str = "DELIVERED",
+        allowed_failures: int = 0,
+        octopods_conn_id: str = "octopods_default",
+        deferrable: bool = True,
+        poke_interval: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.message_id = message_id
+        self.channel = channel
+        self.target_status = target_status
+        self.allowed_failures = validate_allowed_failures(allowed_failures)
+        self.octopods_conn_id = octopods_conn_id
+        self.deferrable = deferrable
+        # Fail at DAG parse time for what is already known; templated values are checked at run time.
+        if _is_literal(channel):
+            checked = api.validate_channel(channel)
+            if _is_literal(target_status):
+                validate_target(target_status, checked)
+        if _is_literal(message_id):
+            api.parse_message_ids(message_id)
+
+    @cached_property
+    def hook(self) -> OctopodsHook:
+        from airflow_provider_octopods.hooks.octopods import OctopodsHook
+
+        return OctopodsHook(octopods_conn_id=self.octopods_conn_id)
+
+    def _resolved(self) -> tuple[list[int], bool, Channel, DeliveryStatus]:
+        """The rendered arguments, validated (templated values are only known at run time)."""
+        ids, single = api.parse_message_ids(self.message_id)
+        channel = api.validate_channel(self.channel)
+        return ids, single, channel, validate_target(self.target_status, channel)
+
+    # -- deferrable path --
+
+    def execute(self, context: Context) -> Any:
+        ids, single, channel, target = self._resolved()
+        if not self.deferrable:
+            return super().execute(context)
+        deadline = time.time() + self.timeout
+        verdict = self._check_once(ids, channel, target)
+        if verdict.done:
+            return self._finish(verdict, single)
+        self.log.info(
+            "%d of %d messages still pending (%s); deferring until %s at the latest.",
+            len(verdict.pending),
+            len(ids),
+            ", ".join(map(str, verdict.pending[:10])),
+            dt.datetime.fromtimestamp(deadline, tz=dt.UTC).isoformat(),
+        )
+        from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
+
+        self.defer(
+            trigger=MessageDeliveryTrigger(
+                message_ids=ids,
+                deadline=deadline,
+                channel=channel.value,
+                target_status=target.value,
+                allowed_failures=self.allowed_failures,
+                octopods_conn_id=self.octopods_conn_id,
+                poll_interval=self.poke_interval,
+                first_poll_after=min(3.0, self.poke_interval),
+            ),
+            method_name="execute_complete",
+            timeout=dt.timedelta(seconds=self.timeout + max(BACKSTOP_GRACE_SECONDS, 2 * self.poke_interval)),
+        )
+        return None
+
+    def _check_once(self, ids: list[int], channel: Channel, target: DeliveryStatus) -> Verdict:
+        """Poll in order until the first still-pending message: enough to know whether to defer."""
+        statuses: dict[int, MessageStatus] = {}
+        for message_id in ids:
+            status = self.hook.get_message_status(message_id, channel.value)
+            statuses[message_id] = status
+            if outcome_of(status.status, target) is Outcome.PENDING:
+                break
+        return judge(ids, statuses, target, self.allowed_failures)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: validate its event, then return the statuses or raise."""
+        ids, single, _, target = self._resolved()
+        delivery = DeliveryEvent.from_payload(event)
+        if delivery.status is EventStatus.TIMEOUT:
+            raise AirflowSensorTimeout(delivery.message)
+        if delivery.status is EventStatus.ERROR:
+            raise delivery.rebuild_error()
+        verdict = judge(ids, statuses_from_results(delivery.results), target, self.allowed_failures)
+        if delivery.status is EventStatus.FAILURE and not verdict.too_many_failures:
+            raise OctopodsError(f"The trigger reported a failure its results do not show: {delivery.message}")
+        if delivery.status is EventStatus.SUCCESS and not verdict.succeeded:
+            raise OctopodsError(f"The trigger reported success its results do not show: {delivery.message}")
+        self.log.info(delivery.message)
+        return self._finish(verdict, single)
+
+    def _finish(self, verdict: Verdict, single: bool) -> Any:
+        if verdict.too_many_failures:
+            error = verdict.to_exception()
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping (soft_fail): {error}") from error
+            raise error
+        results = sorted(verdict.reached + verdict.failed, key=lambda status: self._order(status.message_id))
+        rendered = [status.to_dict() for status in results]
+        return rendered[0] if single else rendered
+
+    def _order(self, message_id: int) -> int:
+        ids, _ = api.parse_message_ids(self.message_id)
+        return ids.index(message_id)
+
+    # -- poke and reschedule modes --
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        ids, single, channel, target = self._resolved()
+        settled: dict[int, MessageStatus] = self.__dict__.setdefault("_settled", {})
+        statuses = dict(settled)
+        for message_id in ids:
+            if message_id in settled:
+                continue
+            status = self.hook.get_message_status(message_id, channel.value)
+            statuses[message_id] = status
+            if outcome_of(status.status, target) is not Outcome.PENDING:
+                settled[message_id] = status
+        verdict = judge(ids, statuses, target, self.allowed_failures)
+        if not verdict.done:
+            self.log.info(
+                "%d of %d messages not yet %s: %s",
+                len(verdict.pending),
+                len(ids),
+                target.value,
+                ", ".join(f"{i} ({statuses[i].status.value})" for i in verdict.pending[:10]),
+            )
+            return False
+        if verdict.too_many_failures:
+            raise verdict.to_exception()
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(verdict, single))
+
+
+def _is_literal(value: object) -> bool:
+    """True for plain values (validated now), False for templates and XCom references."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, int):
+        return True
+    if isinstance(value, list | tuple):
+        return all(isinstance(item, int | str) and _is_literal(item) for item in value)
+    return False

@@ -1,0 +1,240 @@
+"""The trigger behind :class:`~airflow_provider_octopods.sensors.delivery.MessageDeliverySensor`."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_octopods import api
+from airflow_provider_octopods.delivery import (
+    DeliveryEvent,
+    EventStatus,
+    Outcome,
+    Verdict,
+    judge,
+    outcome_of,
+    validate_allowed_failures,
+    validate_target,
+)
+from airflow_provider_octopods.exceptions import OctopodsError, OctopodsValidationError
+from airflow_provider_octopods.models import DeliveryStatus, MessageStatus
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from airflow_provider_octopods.hooks._shared_session import SharedSession
+    from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
+
+__all__ = ["MessageDeliveryTrigger"]
+
+#: The docs ask to re-check an UNKNOWN status after 10 to 30 seconds, not sooner.
+UNKNOWN_BACKOFF = (10.0, 30.0)
+
+
+class MessageDeliveryTrigger(BaseTrigger):
+    """
+    Wait in the triggerer until one or many Octopods messages reach a delivery status.
+
+    It yields exactly one event (see :class:`~airflow_provider_octopods.delivery.DeliveryEvent`):
+    ``success`` when every message reached the target (up to ``allowed_failures`` may fail instead),
+    ``failure`` as soon as more than ``allowed_failures`` failed, ``timeout`` at ``deadline``, and
+    ``error`` for what waiting cannot fix (unknown id, rejected key, Octopods unreachable still after
+    the connection's retries).
+
+    Polling follows the Octopods docs: the first poll comes ``first_poll_after`` seconds in (the
+    sensor has just checked), then the interval doubles while a message is pending, up to
+    ``poll_interval``; after UNKNOWN it waits 10 to 30 s. A 429 pauses every request of the same key
+    in this triggerer until the retry time. All requests share the process's aiohttp session, and at
+    most ``max_in_flight`` of this trigger's requests run at once.
+
+    The deadline is an absolute wall-clock time (epoch seconds) fixed when the sensor first ran, so a
+    triggerer restart, which rebuilds this trigger from :meth:`serialize`, never extends the wait.
+    Kwargs are JSON-native and hold the connection id, never a key.
+
+    :param message_ids: The Octopods message ids to wait for.
+    :param channel: ``"whatsapp"`` or ``"sms"``.
+    :param target_status: ``"DELIVERED"`` or ``"READ"`` (WhatsApp only).
+    :param allowed_failures: How many messages may fail without failing the wait.
+    :param octopods_conn_id: The ``octopods`` connection.
+    :param deadline: Epoch seconds at which the wait times out.
+    :param poll_interval: Longest pause between two polls of one message, in seconds.
+    :param first_poll_after: Pause before the first poll, in seconds.
+    :param max_in_flight: Most concurrent requests of this trigger.
+    """
+
+    def __init__(
+        self,
+        *,
+        message_ids: list[int],
+        deadline: float,
+        channel: str = "whatsapp",
+        target_status: str = "DELIVERED",
+        allowed_failures: int = 0,
+        octopods_conn_id: str = "octopods_default",
+        poll_interval: float = 30.0,
+        first_poll_after: float = 3.0,
+        max_in_flight: int = 16,
+    ) -> None:
+        super().__init__()
+        self.message_ids, _ = api.parse_message_ids(message_ids, "message_ids")
+        self.channel = api.validate_channel(channel)
+        self.target_status = validate_target(target_status, self.channel)
+        self.allowed_failures = validate_allowed_failures(allowed_failures)
+        self.octopods_conn_id = octopods_conn_id
+        self.deadline = float(deadline)
+        self.poll_interval = _positive(poll_interval, "poll_interval")
+        self.first_poll_after = max(0.0, float(first_poll_after))
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise OctopodsValidationError(
+                f"Invalid `max_in_flight`: expected a positive integer, got {max_in_flight!r}.",
+                parameter="max_in_flight",
+            )
+        self.max_in_flight = max_in_flight
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "message_ids": list(self.message_ids),
+                "deadline": self.deadline,
+                "channel": self.channel.value,
+                "target_status": self.target_status.value,
+                "allowed_failures": self.allowed_failures,
+                "octopods_conn_id": self.octopods_conn_id,
+                "poll_interval": self.poll_interval,
+                "first_poll_after": self.first_poll_after,
+                "max_in_flight": self.max_in_flight,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        except OctopodsError as error:
+            event = DeliveryEvent(EventStatus.ERROR, error.message, error=DeliveryEvent.describe_error(error))
+        except Exception as error:  # a bug must end the wait with an event, not kill the triggerer loop
+            self.log.exception("Unexpected error while waiting for Octopods messages")
+            event = DeliveryEvent(
+                EventStatus.ERROR,
+                f"Unexpected {type(error).__name__} while waiting for delivery.",
+                error=DeliveryEvent.describe_error(error),
+            )
+        yield TriggerEvent(event.to_payload())
+
+    async def _wait(self) -> DeliveryEvent:
+        from airflow_provider_octopods.hooks._shared_session import shared_session
+        from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
+
+        hook = OctopodsAsyncHook(octopods_conn_id=self.octopods_conn_id)
+        settings = await hook.get_settings()
+        settings.key_for(self.channel)  # a missing key ends the wait now, not at the first poll
+        statuses: dict[int, MessageStatus] = {}
+        remaining = self.deadline - time.time()
+        if remaining <= 0:
+            return self._timeout_event(statuses)
+        async with shared_session(settings.base_url) as shared:
+            try:
+                async with asyncio.timeout(remaining):
+                    verdict = await self._poll_until_settled(hook, shared, statuses)
+            except TimeoutError:
+                return self._timeout_event(statuses)
+        return self._verdict_event(verdict, statuses)
+
+    async def _poll_until_settled(
+        self, hook: OctopodsAsyncHook, shared: SharedSession, statuses: dict[int, MessageStatus]
+    ) -> Verdict:
+        in_flight = asyncio.Semaphore(self.max_in_flight)
+
+        async def watch(message_id: int) -> None:
+            interval = self.first_poll_after
+            while True:
+                # A little jitter keeps thousands of waits from polling in lockstep.
+                await asyncio.sleep(interval * random.uniform(0.9, 1.0))
+                if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
+                    raise TimeoutError
+                async with in_flight:
+                    status = await hook.get_message_status(shared, message_id, self.channel.value)
+                self._record(statuses, status)
+                if outcome_of(status.status, self.target_status) is not Outcome.PENDING:
+                    return
+                interval = self._next_interval(interval, status.status)
+
+        watchers = {asyncio.create_task(watch(message_id)) for message_id in self.message_ids}
+        try:
+            while True:
+                finished, watchers = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    task.result()  # re-raises what ended a watcher (an error, or the deadline)
+                verdict = judge(self.message_ids, statuses, self.target_status, self.allowed_failures)
+                if verdict.done:
+                    return verdict
+        finally:
+            for task in watchers:
+                task.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+
+    def _next_interval(self, interval: float, status: DeliveryStatus) -> float:
+        if status is DeliveryStatus.UNKNOWN:
+            low, high = UNKNOWN_BACKOFF
+            return min(max(self.poll_interval, low), high)
+        return min(self.poll_interval, max(interval, 1.0) * 2)
+
+    def _record(self, statuses: dict[int, MessageStatus], status: MessageStatus) -> None:
+        """Keep the latest status; log a line when it changes (not on every poll)."""
+        previous = statuses.get(status.message_id)
+        statuses[status.message_id] = status
+        if previous is None or previous.status is not status.status:
+            self.log.info(
+                "%s message %s is %s%s",
+                "WhatsApp" if self.channel.value == "whatsapp" else "SMS",
+                status.message_id,
+                status.status.value,
+                f" (was {previous.status.value})" if previous else "",
+            )
+
+    def _results(self, statuses: dict[int, MessageStatus]) -> list[dict[str, Any]]:
+        return [statuses[message_id].to_dict() for message_id in self.message_ids if message_id in statuses]
+
+    def _verdict_event(self, verdict: Verdict, statuses: dict[int, MessageStatus]) -> DeliveryEvent:
+        if verdict.succeeded:
+            tolerated = f" ({len(verdict.failed)} failed, within allowed_failures)" if verdict.failed else ""
+            return DeliveryEvent(
+                EventStatus.SUCCESS,
+                f"{len(verdict.reached)} of {len(self.message_ids)} messages reached "
+                f"{self.target_status.value}{tolerated}.",
+                results=self._results(statuses),
+            )
+        return DeliveryEvent(
+            EventStatus.FAILURE,
+            verdict.failure_summary(),
+            results=self._results(statuses),
+            pending=verdict.pending,
+        )
+
+    def _timeout_event(self, statuses: dict[int, MessageStatus]) -> DeliveryEvent:
+        verdict = judge(self.message_ids, statuses, self.target_status, self.allowed_failures)
+        last_seen = ", ".join(
+            f"{message_id} ({statuses[message_id].status.value if message_id in statuses else 'not polled'})"
+            for message_id in verdict.pending[:10]
+        )
+        more = f" and {len(verdict.pending) - 10} more" if len(verdict.pending) > 10 else ""
+        return DeliveryEvent(
+            EventStatus.TIMEOUT,
+            f"Timed out waiting for {len(verdict.pending)} of {len(self.message_ids)} messages to reach "
+            f"{self.target_status.value}: {last_seen}{more}.",
+            results=self._results(statuses),
+            pending=verdict.pending,
+        )
+
+
+def _positive(value: object, parameter: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise OctopodsValidationError(
+            f"Invalid `{parameter}`: expected a positive number of seconds, got {value!r}.",
+            parameter=parameter,
+        )
+    return float(value)
