@@ -25,6 +25,7 @@ __all__ = [
     "OctopodsNotFoundError",
     "OctopodsRateLimitError",
     "OctopodsServerError",
+    "OctopodsTruncatedExportError",
     "OctopodsValidationError",
 ]
 
@@ -173,3 +174,11 @@ class OctopodsDeliveryFailed(OctopodsError, AirflowFailException):  # noqa: N818
         self.delivery_status = delivery_status
         self.failure_code = failure_code
         self.failure_reason = failure_reason
+
+
+class OctopodsTruncatedExportError(OctopodsError):
+    """
+    An export window may hold more messages than the listing's newest 100 (``on_truncation="fail"``).
+
+    Raised before anything is written, so the previous export file stays as it was.
+    """

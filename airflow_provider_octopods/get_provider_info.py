@@ -65,6 +65,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.hooks.octopods"]}],
         "sensors": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.sensors.delivery"]}],
         "triggers": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.triggers.delivery"]}],
+        "operators": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.operators.export"]}],
         "connection-types": [
             {
                 "hook-class-name": f"{_MODULE}.hooks.octopods.OctopodsHook",
