@@ -1,0 +1,7 @@
+"""``python -m airflow_provider_octopods.simulator``."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

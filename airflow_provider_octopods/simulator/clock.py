@@ -1,0 +1,80 @@
+"""The simulator's clock and its timestamp formats.
+
+Every status change, rate-limit bucket and ``created_at`` is read from one :class:`Clock`, so a test
+can move simulated time forward (``advance``) instead of sleeping through a 12-second UNKNOWN window,
+and everything that depends on time (progressions, token buckets, retry times) moves together.
+Without an advance the clock is the machine's wall clock (epoch seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+
+
+class Clock:
+    """Wall-clock epoch seconds plus an offset that only ever grows through :meth:`advance`."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        """Current simulated time, epoch seconds."""
+        return time.time() + self._offset
+
+    @property
+    def offset(self) -> float:
+        """How far simulated time runs ahead of the wall clock, in seconds."""
+        return self._offset
+
+    def advance(self, seconds: float) -> float:
+        """Jump simulated time forward; returns the new simulated time."""
+        if seconds < 0 or math.isnan(seconds):
+            raise ValueError("the simulated clock only moves forward")
+        self._offset += seconds
+        return self.now()
+
+    def reset(self) -> None:
+        """Back to the wall clock."""
+        self._offset = 0.0
+
+
+def format_timestamp(epoch: float, *, millis: bool) -> str:
+    """ISO 8601 UTC with a ``Z``: ``2026-04-24T12:34:56Z`` or, with millis, ``2023-07-07T11:15:46.000Z``.
+
+    Sub-resolution parts are truncated, as a server that stores whole seconds (or milliseconds) would.
+    """
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
+    if millis:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_timestamp_ceil(epoch: float, *, millis: bool) -> str:
+    """Like :func:`format_timestamp` but rounded *up* to the resolution.
+
+    Used for retry times: a client that waits until the printed time must never be early.
+    """
+    step = 0.001 if millis else 1.0
+    return format_timestamp(math.ceil(round(epoch / step, 6)) * step, millis=millis)
+
+
+def parse_timestamp(value: object) -> float:
+    """Epoch seconds from an ISO 8601 string (``Z``/offset, optional fraction) or a number.
+
+    Naive ISO strings are taken as UTC, the only zone the Octopods docs ever show.
+    """
+    if isinstance(value, bool):
+        raise ValueError("a timestamp must be an ISO 8601 string or epoch seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a timestamp must be an ISO 8601 string or epoch seconds")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

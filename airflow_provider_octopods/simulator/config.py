@@ -1,0 +1,96 @@
+"""Everything a simulator is started with, in one dataclass shared by the CLI, Python API and fixture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .faults import Fault, parse_fault_spec
+from .profiles import Profile
+from .ratelimit import RateLimit
+from .rules import RecipientRule, Timing, default_rules
+from .templates import Template, default_templates
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+@dataclass
+class SimulatorConfig:
+    """Start-up configuration; ``reset`` returns a running simulator to exactly this.
+
+    ``read_after`` of ``None`` or a negative number switches READ off. ``templates``/``rules`` of
+    ``None`` mean the shipped defaults; both also accept plain dicts (the admin/JSON form), and
+    ``profile`` accepts a :class:`Profile`, a dict of options or a ``key=value,...`` string.
+    ``faults`` takes fault objects (dicts as the admin API takes them) or CLI strings such as
+    ``"status:503:ratio=0.1"``.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    seed: int = 0
+    whatsapp_api_key: str | None = None
+    channel_api_key: str | None = None
+    profile: Profile = field(default_factory=Profile)
+    deliver_after: float = 2.0
+    read_after: float | None = 5.0
+    jitter: float = 0.2
+    sms_queue_for: float = 0.5
+    unknown_window: float = 12.0
+    rate_limit: float | None = None
+    rate_burst: int | None = None
+    faults: list[Any] = field(default_factory=list)
+    templates: list[Any] | None = None
+    rules: list[Any] | None = None
+    keepalive_timeout: float = 300.0
+    backlog: int = 4096
+    shutdown_timeout: float = 1.0
+    public_base_url: str | None = None
+    first_message_id: int = 100001
+    account_phone_number: str = "+15551234567"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, Profile):
+            self.profile = Profile.from_options(self.profile)
+        if self.read_after is not None and self.read_after < 0:
+            self.read_after = None
+        for name in ("deliver_after", "sms_queue_for", "unknown_window"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} cannot be negative")
+        if not 0 <= self.jitter < 1:
+            raise ValueError("jitter is a fraction in [0, 1)")
+        if self.templates is not None:
+            self.templates = [t if isinstance(t, Template) else Template.from_dict(t) for t in self.templates]
+        if self.rules is not None:
+            self.rules = [
+                r if isinstance(r, RecipientRule) else RecipientRule.from_dict(r) for r in self.rules
+            ]
+        self.faults = [parse_fault_spec(f) if isinstance(f, str) else dict(f) for f in self.faults]
+        for fault in self.faults:
+            Fault.from_dict(fault)  # validate early: a typo should fail at start, not on first request
+        self.rate()  # validate
+
+    def timing(self) -> Timing:
+        return Timing(
+            deliver_after=self.deliver_after,
+            read_after=self.read_after,
+            jitter=self.jitter,
+            sms_queue_for=self.sms_queue_for,
+            unknown_window=self.unknown_window,
+        )
+
+    def rate(self) -> RateLimit | None:
+        if self.rate_limit is None or self.rate_limit <= 0:
+            return None
+        return RateLimit.of(self.rate_limit, self.rate_burst)
+
+    def initial_templates(self) -> list[Template]:
+        return list(self.templates) if self.templates is not None else default_templates()
+
+    def initial_rules(self) -> list[RecipientRule]:
+        return list(self.rules) if self.rules is not None else default_rules()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> SimulatorConfig:
+        """Build from keyword options (the fixture marker and the Python API use this)."""
+        return cls(**dict(data))

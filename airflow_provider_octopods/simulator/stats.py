@@ -1,0 +1,78 @@
+"""Counters for tests and benchmarks: requests, responses, connections, 429s, sends.
+
+Only API requests (``/api/...`` and unknown paths) are counted as requests; admin calls under
+``/_simulator/`` are not, so reading the statistics does not change them. TCP connections are
+counted by the server's own connection hooks, so keep-alive reuse never increases
+``connections.accepted``; they include every connection (admin ones too), since a connection is
+accepted before any request on it is seen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+#: ``responses_by_status`` key for requests answered by closing the connection (``drop`` fault).
+DROPPED = "dropped"
+
+
+class Stats:
+    """Mutable counters; :meth:`snapshot` gives the JSON the admin API returns."""
+
+    def __init__(self, now: float) -> None:
+        self.connections_open = 0
+        self.reset(now)
+
+    def reset(self, now: float) -> None:
+        """Zero every counter except the number of currently open connections (a live value)."""
+        self.since = now
+        self.requests_total = 0
+        self.by_route: Counter[str] = Counter()
+        self.by_status: Counter[str] = Counter()
+        self.by_route_status: dict[str, Counter[str]] = {}
+        self.rate_limited = 0
+        self.faults: Counter[str] = Counter()
+        self.connections_accepted = 0
+        self.sends_by_recipient: Counter[str] = Counter()
+        self.sends_by_channel: Counter[str] = Counter()
+
+    def connection_made(self) -> None:
+        self.connections_accepted += 1
+        self.connections_open += 1
+
+    def connection_lost(self) -> None:
+        self.connections_open = max(0, self.connections_open - 1)
+
+    def request(self, route: str) -> None:
+        self.requests_total += 1
+        self.by_route[route] += 1
+
+    def response(self, route: str, status: int | str) -> None:
+        key = str(status)
+        self.by_status[key] += 1
+        self.by_route_status.setdefault(route, Counter())[key] += 1
+        if key == "429":
+            self.rate_limited += 1
+
+    def fault(self, kind: str) -> None:
+        self.faults[kind] += 1
+
+    def send(self, channel: str, phone: str) -> None:
+        self.sends_by_recipient[phone] += 1
+        self.sends_by_channel[channel] += 1
+
+    def snapshot(self, messages: dict[str, Any], now: float) -> dict[str, Any]:
+        return {
+            "since": round(self.since, 6),
+            "now": round(now, 6),
+            "requests_total": self.requests_total,
+            "requests_by_route": dict(self.by_route),
+            "responses_by_status": dict(self.by_status),
+            "responses_by_route": {route: dict(c) for route, c in self.by_route_status.items()},
+            "rate_limited": self.rate_limited,
+            "faults_injected": dict(self.faults),
+            "connections": {"accepted": self.connections_accepted, "open": self.connections_open},
+            "sends_by_recipient": dict(self.sends_by_recipient),
+            "sends_by_channel": dict(self.sends_by_channel),
+            "messages": messages,
+        }
