@@ -25,6 +25,11 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 from tests.canned_server import CannedServer  # noqa: E402
 from tests.keys import CHANNEL_KEY, WHATSAPP_KEY, connection_json  # noqa: E402
 
+pytest_plugins = ["airflow_provider_octopods.testing"]
+
+if TYPE_CHECKING:
+    from airflow_provider_octopods.testing import SimulatorHandle
+
 
 @pytest.fixture
 def canned() -> Iterator[CannedServer]:
@@ -49,3 +54,18 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_provider_octopods import api
 
     monkeypatch.setattr(api.RetryPolicy, "backoff", lambda self, failures: 0.0)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh Airflow metadata database (SQLite) for the session, for ``dag.test()`` runs."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+@pytest.fixture
+def simulator(octopods_simulator: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> SimulatorHandle:
+    """The bundled simulator as ``octopods_default``, with fast retries."""
+    octopods_simulator.use_as_airflow_connection(monkeypatch, timeout=5, max_retries=2)
+    return octopods_simulator
