@@ -213,7 +213,7 @@ class ExportSentMessagesOperator(BaseOperator):
             destination,
         )
         return {
-            "path": str(destination),
+            "path": _plain_uri(destination),
             "count": count,
             "window_start": format_timestamp(window.start),
             "window_end": format_timestamp(window.end),
@@ -263,3 +263,12 @@ class ExportSentMessagesOperator(BaseOperator):
             raise OctopodsTruncatedExportError(message)
         self.log.warning(message)
         return True
+
+
+def _plain_uri(path: ObjectStoragePath) -> str:
+    """``s3://bucket/key`` without the ``conn_id@`` that ``str()`` of an ObjectStoragePath may carry."""
+    protocol = path.protocol[0] if isinstance(path.protocol, tuple | list) else path.protocol
+    location = str(path.path)
+    if protocol in ("file", "local"):
+        return f"file://{location if location.startswith('/') else '/' + location}"
+    return f"{protocol}://{location}"
