@@ -24,6 +24,7 @@ __all__ = [
     "OctopodsMalformedResponseError",
     "OctopodsNotFoundError",
     "OctopodsRateLimitError",
+    "OctopodsSendOutcomeUnknown",
     "OctopodsServerError",
     "OctopodsTruncatedExportError",
     "OctopodsValidationError",
@@ -181,4 +182,13 @@ class OctopodsTruncatedExportError(OctopodsError):
     An export window may hold more messages than the listing's newest 100 (``on_truncation="fail"``).
 
     Raised before anything is written, so the previous export file stays as it was.
+    """
+
+
+class OctopodsSendOutcomeUnknown(OctopodsError):  # noqa: N818 - reads as a state, like DeliveryFailed
+    """
+    An earlier try of a send task may have sent the message, and there is no way to check it.
+
+    Raised on a retry of an SMS send whose earlier try ended after the request may have reached
+    Octopods: sending again could deliver the SMS twice, so the task asks for a manual check.
     """

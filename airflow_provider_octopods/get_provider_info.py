@@ -65,7 +65,13 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.hooks.octopods"]}],
         "sensors": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.sensors.delivery"]}],
         "triggers": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.triggers.delivery"]}],
-        "operators": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.operators.export"]}],
+        "operators": [
+            {
+                "integration-name": "Octopods",
+                "python-modules": [f"{_MODULE}.operators.export", f"{_MODULE}.operators.send"],
+            }
+        ],
+        "notifications": [f"{_MODULE}.notifications.octopods.OctopodsNotifier"],
         "connection-types": [
             {
                 "hook-class-name": f"{_MODULE}.hooks.octopods.OctopodsHook",

@@ -442,11 +442,12 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     request_id = core.new_request_id()
     key_label = "-"
     response: web.StreamResponse
+    fault: Fault | None = None
     try:
         delay, fault = core.faults.pick(request.method, request.path)
         if delay > 0:
             await asyncio.sleep(delay)
-        if fault is not None:
+        if fault is not None and fault.kind is not FaultKind.LOST_RESPONSE:
             core.stats.fault(fault.kind.value)
             response = _fault_response(fault, request, request_id)
             outcome: int | str = DROPPED if fault.kind is FaultKind.DROP else response.status
@@ -476,6 +477,12 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         if exc.status == 405 and "Allow" in exc.headers:
             routing.headers["Allow"] = exc.headers["Allow"]
         response = _error_response(routing, request_id)
+    if fault is not None and fault.kind is FaultKind.LOST_RESPONSE:
+        # The API did the work; the answer is lost on the way back.
+        core.stats.fault(fault.kind.value)
+        core.stats.response(route, DROPPED)
+        logger.info("%s %s -> served, then injected lost_response fault", request.method, request.path)
+        return _fault_response(Fault(kind=FaultKind.DROP), request, request_id)
     core.stats.response(route, response.status)
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("%s %s -> %s [%s] %s", request.method, request.path, response.status, route, key_label)

@@ -7,12 +7,15 @@ Kinds:
   sends when the API behind it is down — clients must not try to parse it as JSON;
 * ``malformed``: HTTP 200 with a truncated, invalid JSON body;
 * ``drop``: the TCP connection is closed with no response at all;
+* ``lost_response``: the request is served (a send creates its message), then the connection is
+  closed before the answer goes out: what a client sees when a gateway times out after the API did
+  the work. The fault that tests at-most-once sending;
 * ``latency``: the response is delayed by ``latency`` seconds (the request is then served normally).
 
 Each fault applies to the next ``count`` matching requests, or to a seeded random ``ratio`` of them,
 optionally only for paths starting with ``path`` and/or one HTTP ``method``. Faults sit in front of
-the API: they are decided before authentication and rate limiting, and (except ``latency``) answer
-without touching any message, so they never advance a scripted status.
+the API: they are decided before authentication and rate limiting, and (except ``latency`` and
+``lost_response``) answer without touching any message, so they never advance a scripted status.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class FaultKind(StrEnum):
     HTML = "html"
     MALFORMED = "malformed"
     DROP = "drop"
+    LOST_RESPONSE = "lost_response"
     LATENCY = "latency"
 
 

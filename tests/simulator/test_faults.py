@@ -61,6 +61,18 @@ def test_drop_fault_closes_the_connection_without_response(api: Api) -> None:
     assert stats["faults_injected"] == {"drop": 1}
 
 
+def test_lost_response_serves_the_send_then_drops_the_answer(api: Api) -> None:
+    api.admin.inject_fault("lost_response", count=1, method="POST")
+    with pytest.raises(requests.ConnectionError):
+        api.send_wa()
+    stats = api.admin.stats()
+    assert sum(stats["sends_by_recipient"].values()) == 1  # the message exists although nobody heard back
+    assert stats["responses_by_status"]["dropped"] == 1
+    assert stats["faults_injected"] == {"lost_response": 1}
+    assert len(api.admin.messages()) == 1
+    assert api.send_wa().status_code == 201  # the fault fired once
+
+
 def test_latency_fault_delays_then_serves(api: Api) -> None:
     api.admin.inject_fault("latency", latency=0.3, count=1, path="/api/v1/whatsapp/templates")
     started = time.perf_counter()
