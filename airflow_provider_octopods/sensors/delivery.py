@@ -162,6 +162,25 @@ class MessageDeliverySensor(BaseSensorOperator):
                 break
         return judge(ids, statuses, target, self.allowed_failures)
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """
+        Treat the framework's backstop deferral timeout as a sensor timeout on every Airflow version.
+
+        It only fires if the trigger failed to report its own deadline. Airflow 3 already turns it
+        into ``AirflowSensorTimeout``; Airflow 2.11 reports a generic ``TaskDeferralError``, which
+        would be retried and would ignore ``never_fail``.
+        """
+        error = str((next_kwargs or {}).get("error", ""))
+        if next_method == "__fail__" and "timeout" in error.lower():
+            timeout = AirflowSensorTimeout(
+                f"The wait for Octopods delivery hit Airflow's deferral timeout ({error}) after "
+                f"the sensor's timeout of {self.timeout:g} s."
+            )
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping (soft_fail): {timeout}") from timeout
+            raise timeout
+        return super().resume_execution(next_method, next_kwargs, context)
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: validate its event, then return the statuses or raise."""
         ids, single, _, target = self._resolved()

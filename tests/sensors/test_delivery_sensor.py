@@ -147,6 +147,14 @@ def test_soft_fail_skips_on_timeout_through_resume() -> None:
         )
 
 
+@pytest.mark.parametrize("error", ["Trigger timeout", "Trigger/execution timeout"])  # Airflow 3, Airflow 2
+def test_backstop_deferral_timeout_is_a_sensor_timeout_on_every_version(error: str) -> None:
+    with pytest.raises(AirflowSensorTimeout, match="deferral timeout"):
+        sensor().resume_execution("__fail__", {"error": error}, {})
+    with pytest.raises(AirflowSkipException):
+        sensor(soft_fail=True).resume_execution("__fail__", {"error": error}, {})
+
+
 def test_execute_complete_error_rebuilds_the_typed_error() -> None:
     event = {
         "status": "error",
