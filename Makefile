@@ -10,7 +10,7 @@ VENV3 := .venvs/airflow3
 VENV2 := .venvs/airflow2
 PYTEST_ARGS ?=
 
-.PHONY: test test-airflow3 test-airflow2 venvs lint clean
+.PHONY: test test-airflow3 test-airflow2 venvs lint demo clean
 
 test: test-airflow3 test-airflow2
 
@@ -25,6 +25,10 @@ test-airflow3:
 test-airflow2:
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV2) "$(AIRFLOW2_REQ)"
 	scripts/check.sh $(VENV2) $(PYTEST_ARGS)
+
+demo:
+	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
+	$(VENV3)/bin/python scripts/demo.py
 
 lint:
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
