@@ -7,9 +7,10 @@ of buffers per session. Here all triggers of a loop borrow one reference-counted
 connector is bounded, so 1,000 waits share a few dozen keep-alive connections, and the session is
 closed when the last borrower is done.
 
-The shared entry also holds one :class:`KeyGate` per API key: when Octopods answers 429 on a key,
-every request of that key in the process waits until the retry time, instead of each trigger
-discovering the limit on its own. Keys are held only as a short SHA-256 fingerprint.
+The shared entry also holds one :class:`KeyThrottle` per API key: when Octopods answers 429 on a
+key, every request of that key in the process waits until the retry time and then goes at a pace the
+API accepts, instead of each trigger discovering the limit on its own. Keys are held only as a short
+SHA-256 fingerprint.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import hashlib
 import time
 import weakref
+from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -38,53 +40,93 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-@dataclass
-class KeyGate:
+class KeyThrottle:
     """
-    The pause shared by every request of one API key in this process.
+    Pacing shared by every request of one API key in this process (all triggers of a triggerer).
 
-    After a 429 the gate stays closed until the retry time the API gave; requests queue on it and
-    are released spread over a short window, so the key does not resume with a burst that would
-    earn the next 429 at once.
+    * At most :data:`CONNECTION_LIMIT` requests of the key are in flight: the rest wait here, where
+      a rate limit can still hold them back, instead of inside the connection pool, where they would
+      go out whatever happens.
+    * After a 429 the key pauses until the retry time Octopods gave, and from then on requests are
+      spaced at a rate: half of what the API accepted in the second before the first 429, halved
+      again on each later 429. After a quiet minute the rate grows by a tenth every ten seconds.
+      So a thousand waits resume at a pace the API accepts, not in a herd that earns the next 429.
     """
 
-    paused_until: float = 0.0
-    _released_at: float = 0.0
-    spacing: float = 0.0
+    #: After a 429, no rate increase for this long (seconds).
+    COOL_DOWN = 60.0
+    #: Then the rate grows by this factor every :attr:`GROWTH_EVERY` seconds without a 429.
+    GROWTH = 1.1
+    GROWTH_EVERY = 10.0
 
-    def pause_until(self, epoch: float, *, spacing: float = 0.02) -> None:
-        if epoch > self.paused_until:
-            self.paused_until = epoch
-            self.spacing = spacing
+    def __init__(self) -> None:
+        self.paused_until = 0.0
+        self.rate: float | None = None  # requests per second; None until the first 429
+        self._next_slot = 0.0
+        self._accepted: deque[float] = deque()
+        self._last_limited = 0.0
+        self._last_growth = 0.0
+        self._in_flight = asyncio.Semaphore(CONNECTION_LIMIT)
 
-    async def wait(self) -> None:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the key's in-flight places, once the pause and the pacing allow."""
+        async with self._in_flight:
+            await self._wait_turn()
+            yield
+
+    async def _wait_turn(self) -> None:
         while True:
             now = time.time()
-            if now >= self.paused_until:
-                break
-            await asyncio.sleep(self.paused_until - now)
-        if self.spacing:
-            # Release waiters one slot apart after a pause, then stop spacing once the queue drained.
-            slot = max(time.time(), self._released_at + self.spacing)
-            self._released_at = slot
-            delay = slot - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -1.0:
-                self.spacing = 0.0
+            if now < self.paused_until:
+                await asyncio.sleep(self.paused_until - now)
+                continue
+            if self.rate is None:
+                return
+            turn = max(now, self._next_slot)
+            self._next_slot = turn + 1.0 / self.rate
+            if turn > now:
+                await asyncio.sleep(turn - now)
+            if time.time() >= self.paused_until:  # a 429 may have arrived while this one slept
+                return
+
+    def accepted(self) -> None:
+        """An answer that was not a 429."""
+        now = time.time()
+        self._accepted.append(now)
+        while self._accepted and self._accepted[0] < now - 1.0:
+            self._accepted.popleft()
+        if (
+            self.rate is not None
+            and now - self._last_limited > self.COOL_DOWN
+            and now - self._last_growth > self.GROWTH_EVERY
+        ):
+            self.rate *= self.GROWTH
+            self._last_growth = now
+
+    def rate_limited(self, retry_at: float) -> None:
+        """A 429: pause until ``retry_at``, and slow down (once per burst of 429s)."""
+        now = time.time()
+        self.paused_until = max(self.paused_until, retry_at)
+        if now - self._last_limited > 1.0:
+            recent = sum(1 for moment in self._accepted if moment >= now - 1.0)
+            slower = max(1.0, (self.rate if self.rate is not None else recent) / 2)
+            self.rate = slower if self.rate is None else min(self.rate, slower)
+        self._last_limited = now
+        self._next_slot = max(self._next_slot, self.paused_until)
 
 
 @dataclass
 class SharedSession:
-    """A borrowed session, with its per-key gates."""
+    """A borrowed session, with its per-key throttles."""
 
     session: aiohttp.ClientSession
     base_url: str
     references: int = 0
-    gates: dict[str, KeyGate] = field(default_factory=dict)
+    throttles: dict[str, KeyThrottle] = field(default_factory=dict)
 
-    def gate(self, key: str) -> KeyGate:
-        return self.gates.setdefault(key_fingerprint(key), KeyGate())
+    def throttle(self, key: str) -> KeyThrottle:
+        return self.throttles.setdefault(key_fingerprint(key), KeyThrottle())
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedSession]] = (

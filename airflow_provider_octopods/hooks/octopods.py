@@ -371,19 +371,24 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
 
         settings = await self.get_settings()
         key = settings.key_for(request.channel)
-        gate = shared.gate(key)
+        throttle = shared.throttle(key)
         policy = policy or api.RetryPolicy(max_retries=settings.max_retries, max_rate_limit_wait=None)
         async for attempt in tenacity.AsyncRetrying(
             **policy.tenacity_kwargs(request, on_retry=self._log_retry(request, policy.max_retries))
         ):
             with attempt:
-                await gate.wait()
-                response = await self._transport(shared, request, key, request_timeout=settings.timeout)
+                async with throttle.slot():
+                    response = await self._transport(shared, request, key, request_timeout=settings.timeout)
                 try:
-                    return api.parse_response(request, response)
+                    result = api.parse_response(request, response)
                 except OctopodsRateLimitError as error:
-                    gate.pause_until(error.retry_at.timestamp())
+                    throttle.rate_limited(error.retry_at.timestamp())
                     raise
+                except OctopodsError:
+                    throttle.accepted()
+                    raise
+                throttle.accepted()
+                return result
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     async def _transport(

@@ -446,6 +446,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         delay, fault = core.faults.pick(request.method, request.path)
         if delay > 0:
+            core.stats.fault(FaultKind.LATENCY.value)
             await asyncio.sleep(delay)
         if fault is not None and fault.kind is not FaultKind.LOST_RESPONSE:
             core.stats.fault(fault.kind.value)

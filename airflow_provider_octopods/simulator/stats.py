@@ -9,6 +9,7 @@ accepted before any request on it is seen.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -35,6 +36,10 @@ class Stats:
         self.connections_accepted = 0
         self.sends_by_recipient: Counter[str] = Counter()
         self.sends_by_channel: Counter[str] = Counter()
+        # Wall-clock timeline (whole epoch seconds), for checking a client's request rate.
+        self.requests_per_second: Counter[int] = Counter()
+        self.rate_limited_per_second: Counter[int] = Counter()
+        self.first_rate_limited_at: float | None = None
 
     def connection_made(self) -> None:
         self.connections_accepted += 1
@@ -46,6 +51,7 @@ class Stats:
     def request(self, route: str) -> None:
         self.requests_total += 1
         self.by_route[route] += 1
+        self.requests_per_second[int(time.time())] += 1
 
     def response(self, route: str, status: int | str) -> None:
         key = str(status)
@@ -53,6 +59,10 @@ class Stats:
         self.by_route_status.setdefault(route, Counter())[key] += 1
         if key == "429":
             self.rate_limited += 1
+            now = time.time()
+            self.rate_limited_per_second[int(now)] += 1
+            if self.first_rate_limited_at is None:
+                self.first_rate_limited_at = now
 
     def fault(self, kind: str) -> None:
         self.faults[kind] += 1
@@ -74,5 +84,14 @@ class Stats:
             "connections": {"accepted": self.connections_accepted, "open": self.connections_open},
             "sends_by_recipient": dict(self.sends_by_recipient),
             "sends_by_channel": dict(self.sends_by_channel),
+            "timeline": {
+                "requests_per_second": {
+                    str(second): n for second, n in sorted(self.requests_per_second.items())
+                },
+                "rate_limited_per_second": {
+                    str(second): n for second, n in sorted(self.rate_limited_per_second.items())
+                },
+                "first_rate_limited_at": self.first_rate_limited_at,
+            },
             "messages": messages,
         }
