@@ -21,6 +21,7 @@ from airflow_provider_octopods.exceptions import (
     OctopodsError,
     OctopodsNotFoundError,
     OctopodsRateLimitError,
+    OctopodsValidationError,
 )
 from airflow_provider_octopods.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_octopods.models import Channel, MessageStatus, SendResult, SentMessage
@@ -42,6 +43,21 @@ class _OctopodsConnectionMixin:
     hook_name = "Octopods"
 
     octopods_conn_id: str
+
+    def _check_conn_id(self, octopods_conn_id: object) -> str:
+        if not isinstance(octopods_conn_id, str) or not octopods_conn_id.strip():
+            raise OctopodsValidationError(
+                f"Invalid `octopods_conn_id`: expected a connection id, got {octopods_conn_id!r}.",
+                parameter="octopods_conn_id",
+            )
+        return octopods_conn_id
+
+    def _missing_connection(self) -> OctopodsValidationError:
+        return OctopodsValidationError(
+            f"Invalid `octopods_conn_id`: no connection '{self.octopods_conn_id}' is defined. Create it "
+            f"(type Octopods) in the UI, or set AIRFLOW_CONN_{self.octopods_conn_id.upper()}.",
+            parameter="octopods_conn_id",
+        )
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> api.ConnectionSettings:
         return api.connection_settings(
@@ -79,8 +95,17 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.octopods_conn_id = octopods_conn_id
-        self.max_rate_limit_wait = max_rate_limit_wait
+        self.octopods_conn_id = self._check_conn_id(octopods_conn_id)
+        if (
+            isinstance(max_rate_limit_wait, bool)
+            or not isinstance(max_rate_limit_wait, int | float)
+            or (max_rate_limit_wait < 0)
+        ):
+            raise OctopodsValidationError(
+                f"Invalid `max_rate_limit_wait`: expected seconds (0 or more), got {max_rate_limit_wait!r}.",
+                parameter="max_rate_limit_wait",
+            )
+        self.max_rate_limit_wait = float(max_rate_limit_wait)
 
     # -- connection form (Airflow < 3.2; newer versions read the same fields from provider info) --
 
@@ -121,7 +146,12 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
     @cached_property
     def settings(self) -> api.ConnectionSettings:
         """The connection, validated (fails with a message naming the bad field)."""
-        conn = self.get_connection(self.octopods_conn_id)
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+        try:
+            conn = self.get_connection(self.octopods_conn_id)
+        except AirflowNotFoundException:
+            raise self._missing_connection() from None
         settings = self._settings_from(conn, conn.extra_dejson)
         from airflow.providers.common.compat.sdk import mask_secret
 
@@ -349,7 +379,7 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
         self, *, octopods_conn_id: str = _OctopodsConnectionMixin.default_conn_name, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.octopods_conn_id = octopods_conn_id
+        self.octopods_conn_id = self._check_conn_id(octopods_conn_id)
         self._settings: api.ConnectionSettings | None = None
 
     async def get_settings(self) -> api.ConnectionSettings:
@@ -359,7 +389,12 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
                 get_async_extra_dejson,
             )
 
-            conn = await get_async_connection(self.octopods_conn_id, hook=self)
+            from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+            try:
+                conn = await get_async_connection(self.octopods_conn_id, hook=self)
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
             self._settings = self._settings_from(conn, await get_async_extra_dejson(conn))
         return self._settings
 

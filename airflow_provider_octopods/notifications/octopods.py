@@ -75,8 +75,8 @@ class OctopodsNotifier(BaseNotifier):
         self.template_id = template_id
         self.message_variables = message_variables
         self.octopods_conn_id = octopods_conn_id
-        if isinstance(destination_phones, str | list) and "{{" not in str(destination_phones):
-            api.validate_phones(destination_phones)
+        if "{{" not in str(destination_phones) and "{%" not in str(destination_phones):
+            api.validate_phones(destination_phones)  # templated recipients are checked when rendered
 
     @cached_property
     def hook(self) -> OctopodsHook:

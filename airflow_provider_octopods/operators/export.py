@@ -152,6 +152,13 @@ class ExportSentMessagesOperator(BaseOperator):
     def _destination_path(self) -> ObjectStoragePath:
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+        if self.storage_conn_id is not None and (
+            not isinstance(self.storage_conn_id, str) or not self.storage_conn_id.strip()
+        ):
+            raise OctopodsValidationError(
+                f"Invalid `storage_conn_id`: expected a connection id or None, got {self.storage_conn_id!r}.",
+                parameter="storage_conn_id",
+            )
         if isinstance(self.destination, ObjectStoragePath):
             if self.storage_conn_id and not self.destination.conn_id:
                 return ObjectStoragePath(str(self.destination), conn_id=self.storage_conn_id)

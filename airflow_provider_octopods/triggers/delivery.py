@@ -84,10 +84,15 @@ class MessageDeliveryTrigger(BaseTrigger):
         self.channel = api.validate_channel(channel)
         self.target_status = validate_target(target_status, self.channel)
         self.allowed_failures = validate_allowed_failures(allowed_failures)
+        if not isinstance(octopods_conn_id, str) or not octopods_conn_id:
+            raise OctopodsValidationError(
+                f"Invalid `octopods_conn_id`: expected a connection id, got {octopods_conn_id!r}.",
+                parameter="octopods_conn_id",
+            )
         self.octopods_conn_id = octopods_conn_id
-        self.deadline = float(deadline)
-        self.poll_interval = _positive(poll_interval, "poll_interval")
-        self.first_poll_after = max(0.0, float(first_poll_after))
+        self.deadline = _number(deadline, "deadline", minimum=0.0)
+        self.poll_interval = _number(poll_interval, "poll_interval", minimum=0.0, inclusive=False)
+        self.first_poll_after = _number(first_poll_after, "first_poll_after", minimum=0.0)
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise OctopodsValidationError(
                 f"Invalid `max_in_flight`: expected a positive integer, got {max_in_flight!r}.",
@@ -231,10 +236,14 @@ class MessageDeliveryTrigger(BaseTrigger):
         )
 
 
-def _positive(value: object, parameter: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise OctopodsValidationError(
-            f"Invalid `{parameter}`: expected a positive number of seconds, got {value!r}.",
-            parameter=parameter,
-        )
-    return float(value)
+def _number(value: object, parameter: str, *, minimum: float, inclusive: bool = True) -> float:
+    """A finite number of seconds (or epoch seconds) at or above ``minimum``."""
+    valid = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    if valid and value not in (float("inf"), float("-inf")):
+        number = float(value)  # type: ignore[arg-type]
+        if number > minimum or (inclusive and number == minimum):
+            return number
+    bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
+    raise OctopodsValidationError(
+        f"Invalid `{parameter}`: expected a number of seconds, {bound}, got {value!r}.", parameter=parameter
+    )
