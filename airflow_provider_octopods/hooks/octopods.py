@@ -388,7 +388,6 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
                 get_async_connection,
                 get_async_extra_dejson,
             )
-
             from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
             try:
