@@ -10,7 +10,7 @@ VENV3 := .venvs/airflow3
 VENV2 := .venvs/airflow2
 PYTEST_ARGS ?=
 
-.PHONY: test test-airflow3 test-airflow2 venvs lint demo clean
+.PHONY: test test-airflow3 test-airflow2 system-packages venvs lint demo clean
 
 test: test-airflow3 test-airflow2
 
@@ -18,13 +18,17 @@ venvs:
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV2) "$(AIRFLOW2_REQ)"
 
-test-airflow3:
+test-airflow3: system-packages
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
 	scripts/check.sh $(VENV3) $(PYTEST_ARGS)
 
-test-airflow2:
+test-airflow2: system-packages
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV2) "$(AIRFLOW2_REQ)"
 	scripts/check.sh $(VENV2) $(PYTEST_ARGS)
+
+# PostgreSQL and Chromium (Debian packages) for the real-engine and browser tests, when missing.
+system-packages:
+	scripts/engine/ensure-system-packages.sh
 
 demo:
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
