@@ -170,6 +170,10 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
         session.mount("http://", adapter)
         return session
 
+    def get_conn(self) -> requests.Session:
+        """The pooled ``requests.Session`` this hook sends with (the API key is added per request)."""
+        return self.session
+
     def _policy(self, max_retries: int | None = None) -> api.RetryPolicy:
         return api.RetryPolicy(
             max_retries=self.settings.max_retries if max_retries is None else max_retries,

@@ -395,3 +395,10 @@ def test_no_key_in_any_log_record_or_exception(
     assert "retry 1/3" in "\n".join(records) + out + err, "the retries should have been logged"
     assert_no_key(records, out, err, message, *[str(error) for error in errors], *[repr(e) for e in errors])
     assert_no_key(repr(hook.settings))
+
+
+def test_get_conn_is_the_pooled_session(octopods_conn: CannedServer) -> None:
+    hook = OctopodsHook()
+    assert hook.get_conn() is hook.session
+    assert isinstance(hook.get_conn(), requests.Session)
+    assert "X-Octopods-Auth" not in hook.get_conn().headers  # the key travels per request only
