@@ -15,12 +15,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_octopods.simulator import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -28,34 +29,7 @@ DAGS = ("octopods_gate_on_delivery", "octopods_gate_on_delivery_batch", "octopod
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z?)")
 
 
-def start_simulator(log: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_octopods.simulator",
-            "--port",
-            "0",
-            "--seed",
-            "7",
-            "--deliver-after",
-            "3",
-            "--read-after",
-            "none",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-    )
-    assert process.stdout is not None
-    first_line = process.stdout.readline()
-    if not first_line:
-        process.kill()
-        raise SystemExit(f"The simulator did not start; see {log}")
-    return process, json.loads(first_line)
-
-
-def airflow_env(home: Path, simulator: dict[str, Any]) -> dict[str, str]:
+def airflow_env(home: Path, simulator: SimulatorProcess) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         AIRFLOW_HOME=str(home),
@@ -63,16 +37,7 @@ def airflow_env(home: Path, simulator: dict[str, Any]) -> dict[str, str]:
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "example_dags"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
-        AIRFLOW_CONN_OCTOPODS_DEFAULT=json.dumps(
-            {
-                "conn_type": "octopods",
-                "host": simulator["base_url"],
-                "extra": {
-                    "whatsapp_api_key": simulator["whatsapp_api_key"],
-                    "channel_api_key": simulator["channel_api_key"],
-                },
-            }
-        ),
+        AIRFLOW_CONN_OCTOPODS_DEFAULT=simulator.connection_json(),
     )
     return env
 
@@ -129,13 +94,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="octopods-demo-"))
     home = work / "airflow-home"
     home.mkdir()
-    simulator, info = start_simulator(work / "simulator.log")
+    simulator = SimulatorProcess(
+        "--seed", "7", "--deliver-after", "3", "--read-after", "none", log_file=work / "simulator.log"
+    ).start()
     try:
-        from airflow_provider_octopods.simulator import SimulatorAdminClient
-
-        admin = SimulatorAdminClient(info["base_url"])
-        env = airflow_env(home, info)
-        print(f"Octopods simulator on {info['base_url']}; Airflow home {home} (SQLite)")
+        admin = simulator.admin
+        env = airflow_env(home, simulator)
+        print(f"Octopods simulator on {simulator.base_url}; Airflow home {home} (SQLite)")
         run([str(BIN / "airflow"), "db", "migrate"], env, work / "db-migrate.log")
         outputs = {}
         for dag_id in DAGS:
@@ -172,11 +137,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         return 0
     finally:
-        simulator.send_signal(signal.SIGTERM)
-        try:
-            simulator.wait(10)
-        except subprocess.TimeoutExpired:
-            simulator.kill()
+        simulator.stop()
 
 
 if __name__ == "__main__":

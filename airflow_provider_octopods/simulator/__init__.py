@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .client import SimulatorAdminClient, SimulatorAdminError
 from .config import SimulatorConfig
+from .process import SimulatorProcess, SimulatorProcessError
 from .profiles import PROFILE_HEADER, Profile
 from .server import OctopodsSimulator, SimulatorServer
 
@@ -23,5 +24,7 @@ __all__ = [
     "SimulatorAdminClient",
     "SimulatorAdminError",
     "SimulatorConfig",
+    "SimulatorProcess",
+    "SimulatorProcessError",
     "SimulatorServer",
 ]
