@@ -60,7 +60,12 @@ class SimulatorProcess:
     def start(self, timeout: float = 30.0) -> SimulatorProcess:
         stderr: IO[Any] | int = self.log_file.open("w") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=self.env, start_new_session=True
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=self.env,
+            start_new_session=True,
         )
         if not isinstance(stderr, int):
             stderr.close()  # the child has its own copy
@@ -75,7 +80,8 @@ class SimulatorProcess:
         return self
 
     def _first_line(self, timeout: float) -> str:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self.process.stdout, selectors.EVENT_READ)
             if not selector.select(timeout):

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def test_start_use_and_stop(tmp_path: Path) -> None:
     log = tmp_path / "simulator.log"
-    with SimulatorProcess("--seed", "3", "--deliver-after", "0", "--log-level", "INFO", log_file=log) as simulator:
+    options = ("--seed", "3", "--deliver-after", "0", "--log-level", "INFO")
+    with SimulatorProcess(*options, log_file=log) as simulator:
         assert simulator.base_url.startswith("http://127.0.0.1:")
         assert simulator.whatsapp_api_key == "sim-whatsapp-key-3"
         message_id = simulator.admin.add_message("+14155552671")
