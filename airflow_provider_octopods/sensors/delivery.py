@@ -203,13 +203,11 @@ class MessageDeliverySensor(BaseSensorOperator):
             if self.soft_fail or getattr(self, "never_fail", False):
                 raise AirflowSkipException(f"Skipping (soft_fail): {error}") from error
             raise error
-        results = sorted(verdict.reached + verdict.failed, key=lambda status: self._order(status.message_id))
+        ids, _ = api.parse_message_ids(self.message_id)
+        position = {message_id: index for index, message_id in enumerate(ids)}
+        results = sorted(verdict.reached + verdict.failed, key=lambda status: position[status.message_id])
         rendered = [status.to_dict() for status in results]
         return rendered[0] if single else rendered
-
-    def _order(self, message_id: int) -> int:
-        ids, _ = api.parse_message_ids(self.message_id)
-        return ids.index(message_id)
 
     # -- poke and reschedule modes --
 
