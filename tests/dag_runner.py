@@ -18,7 +18,11 @@ def run_dag(dag: Any, **kwargs: Any) -> Any:
     """
     if AIRFLOW_3:
         from airflow.dag_processing.bundles.manager import DagBundlesManager
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+        try:
+            from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+        except ImportError:  # Airflow 3.0 and 3.1
+            from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[attr-defined,no-redef]
 
         DagBundlesManager().sync_bundles_to_db()
         bag = DagBag(dag_folder=None)

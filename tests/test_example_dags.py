@@ -28,7 +28,7 @@ def example_dags() -> dict[str, Any]:
 
     try:
         from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2
+    except ImportError:  # Airflow 2, 3.0 and 3.1
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     bag = (
         DagBag(dag_folder=str(EXAMPLES), include_examples=False)

@@ -100,6 +100,10 @@ def test_providers_manager_registers_the_connection_type_and_its_form() -> None:
     assert hook_info.connection_id_attribute_name == "octopods_conn_id"
     assert hook_info.hook_name == "Octopods"
     widgets = manager.connection_form_widgets
+    if "extra__octopods__whatsapp_api_key" not in widgets:
+        # Airflow 3.0 and 3.1 read neither conn-fields (3.2+) nor, without the FAB UI stack, the hook's
+        # form widgets here; their UI builds the form through a mocked FAB instead.
+        pytest.importorskip("wtforms", reason="no conn-fields support and no FAB stack on this Airflow")
     for name, spec in CONN_FIELDS.items():
         widget = widgets[f"extra__octopods__{name}"]
         assert widget.hook_class_name.endswith("OctopodsHook")  # 2.x stores the bare class name
