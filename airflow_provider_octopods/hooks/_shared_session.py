@@ -20,14 +20,17 @@ import hashlib
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     import aiohttp
+
+T = TypeVar("T")
 
 #: Most TCP connections one process opens to one base URL: the concurrency cap of the shared pool.
 CONNECTION_LIMIT = 32
@@ -122,6 +125,7 @@ class SharedSession:
 
     session: aiohttp.ClientSession
     base_url: str
+    proxy: str | None = None
     references: int = 0
     throttles: dict[str, KeyThrottle] = field(default_factory=dict)
 
@@ -149,9 +153,28 @@ def _new_session() -> aiohttp.ClientSession:
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
-        trust_env=True,
+        # The environment's proxy is read once per session (see ``proxy_for``): with ``trust_env``
+        # aiohttp reads the proxy variables and ~/.netrc again, in a thread, on every request.
+        trust_env=False,
         raise_for_status=False,
     )
+
+
+def proxy_for(base_url: str) -> str | None:
+    """
+    The proxy the environment (``HTTPS_PROXY``/``HTTP_PROXY``, minus ``NO_PROXY``) names for ``base_url``.
+
+    Only ``http://`` proxies are returned: aiohttp cannot tunnel through an ``https://`` proxy, and
+    ignores one with ``trust_env`` too.
+    """
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxy = urllib.request.getproxies_environment().get(parts.scheme)
+    return proxy if proxy and proxy.startswith("http://") else None
 
 
 @asynccontextmanager
@@ -161,7 +184,7 @@ async def shared_session(base_url: str) -> AsyncIterator[SharedSession]:
     pool = _pools.setdefault(loop, {})
     entry = pool.get(base_url)
     if entry is None or entry.session.closed:
-        entry = SharedSession(session=_new_session(), base_url=base_url)
+        entry = SharedSession(session=_new_session(), base_url=base_url, proxy=proxy_for(base_url))
         pool[base_url] = entry
     entry.references += 1
     try:
@@ -171,6 +194,43 @@ async def shared_session(base_url: str) -> AsyncIterator[SharedSession]:
         if entry.references == 0 and pool.get(base_url) is entry:
             del pool[base_url]
             await entry.session.close()
+
+
+#: How long the triggers of one event loop share the settings read from a connection (seconds).
+SETTINGS_TTL = 30.0
+
+_settings: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[float, asyncio.Task[Any]]]
+] = weakref.WeakKeyDictionary()
+
+
+async def shared_settings(conn_id: str, load: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """
+    The settings of connection ``conn_id``, loaded once for all triggers of this loop for a while.
+
+    A thousand triggers starting together would otherwise each initialise the secrets backends and
+    look the connection up (with a remote backend, a thousand round trips). The first caller loads;
+    the others await the same task. A failed load is not kept, and after :data:`SETTINGS_TTL`
+    seconds the next caller loads again, so a rotated key reaches new waits quickly.
+    """
+    loop = asyncio.get_running_loop()
+    cache = _settings.setdefault(loop, {})
+    now = time.monotonic()
+    entry = cache.get(conn_id)
+    if entry is None or entry[0] <= now:
+        task: asyncio.Task[Any] = loop.create_task(load())
+        cache[conn_id] = (now + SETTINGS_TTL, task)
+
+        def forget_failure(done: asyncio.Task[Any]) -> None:
+            if (done.cancelled() or done.exception() is not None) and cache.get(conn_id, (0, None))[
+                1
+            ] is done:
+                del cache[conn_id]
+
+        task.add_done_callback(forget_failure)
+        entry = cache[conn_id]
+    # Shielded: one cancelled waiter (a trigger that ends) must not cancel the others' load.
+    return await asyncio.shield(entry[1])
 
 
 def open_sessions() -> int:

@@ -387,47 +387,70 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
         self._settings: api.ConnectionSettings | None = None
 
     async def get_settings(self) -> api.ConnectionSettings:
+        """The connection, validated; shared with the other triggers of this event loop for 30 s."""
         if self._settings is None:
-            from airflow.providers.common.compat.connection import (
-                get_async_connection,
-                get_async_extra_dejson,
-            )
-            from airflow.providers.common.compat.sdk import AirflowNotFoundException
+            from airflow_provider_octopods.hooks._shared_session import shared_settings
 
-            try:
-                conn = await get_async_connection(self.octopods_conn_id, hook=self)
-            except AirflowNotFoundException:
-                raise self._missing_connection() from None
-            self._settings = self._settings_from(conn, await get_async_extra_dejson(conn))
+            self._settings = await shared_settings(self.octopods_conn_id, self._load_settings)
         return self._settings
+
+    async def _load_settings(self) -> api.ConnectionSettings:
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+        try:
+            conn = await get_async_connection(self.octopods_conn_id, hook=self)
+        except AirflowNotFoundException:
+            raise self._missing_connection() from None
+        return self._settings_from(conn, await get_async_extra_dejson(conn))
 
     async def call(
         self, shared: SharedSession, request: api.ApiRequest, *, policy: api.RetryPolicy | None = None
     ) -> Any:
-        """Send ``request`` on the borrowed session under the retry policy; return the parsed result."""
-        import tenacity
+        """
+        Send ``request`` on the borrowed session under the retry policy; return the parsed result.
 
+        Nearly every poll succeeds at once, so the first attempt runs on its own; only a failure the
+        policy retries builds the tenacity loop, into which that failure is replayed as its first
+        attempt, so counting, waits and log lines are exactly those of the loop.
+        """
         settings = await self.get_settings()
         key = settings.key_for(request.channel)
-        throttle = shared.throttle(key)
         policy = policy or api.RetryPolicy(max_retries=settings.max_retries, max_rate_limit_wait=None)
+        try:
+            return await self._attempt(shared, request, key, settings.timeout)
+        except OctopodsError as error:
+            if not policy.is_retryable(error, request):
+                raise
+            replay: list[OctopodsError] = [error]
+
+        import tenacity
+
         async for attempt in tenacity.AsyncRetrying(
             **policy.tenacity_kwargs(request, on_retry=self._log_retry(request, policy.max_retries))
         ):
             with attempt:
-                async with throttle.slot():
-                    response = await self._transport(shared, request, key, request_timeout=settings.timeout)
-                try:
-                    result = api.parse_response(request, response)
-                except OctopodsRateLimitError as error:
-                    throttle.rate_limited(error.retry_at.timestamp())
-                    raise
-                except OctopodsError:
-                    throttle.accepted()
-                    raise
-                throttle.accepted()
-                return result
+                if replay:
+                    raise replay.pop()
+                return await self._attempt(shared, request, key, settings.timeout)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _attempt(
+        self, shared: SharedSession, request: api.ApiRequest, key: str, request_timeout: float
+    ) -> Any:
+        """One request through the key's throttle, parsed; a 429 slows the whole key down."""
+        throttle = shared.throttle(key)
+        async with throttle.slot():
+            response = await self._transport(shared, request, key, request_timeout=request_timeout)
+        try:
+            result = api.parse_response(request, response)
+        except OctopodsRateLimitError as error:
+            throttle.rate_limited(error.retry_at.timestamp())
+            raise
+        finally:
+            if response.status_code != 429:
+                throttle.accepted()
+        return result
 
     async def _transport(
         self, shared: SharedSession, request: api.ApiRequest, key: str, *, request_timeout: float
@@ -442,6 +465,7 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
                 data=request.encoded_body(),
                 headers=request.headers(key),
                 allow_redirects=False,
+                proxy=shared.proxy,
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=request_timeout, sock_read=request_timeout
                 ),

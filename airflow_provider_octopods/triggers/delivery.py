@@ -153,30 +153,41 @@ class MessageDeliveryTrigger(BaseTrigger):
         self, hook: OctopodsAsyncHook, shared: SharedSession, statuses: dict[int, MessageStatus]
     ) -> Verdict:
         in_flight = asyncio.Semaphore(self.max_in_flight)
+        # Each watcher reports how its message ended (or the error that stopped it) here, so the
+        # wait is judged as outcomes arrive, in constant time per message, even for thousands of ids.
+        endings: asyncio.Queue[Outcome | Exception] = asyncio.Queue()
 
         async def watch(message_id: int) -> None:
-            interval = self.first_poll_after
-            while True:
-                # A little jitter keeps thousands of waits from polling in lockstep.
-                await asyncio.sleep(interval * random.uniform(0.9, 1.0))
-                if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
-                    raise TimeoutError
-                async with in_flight:
-                    status = await hook.get_message_status(shared, message_id, self.channel.value)
-                self._record(statuses, status)
-                if outcome_of(status.status, self.target_status) is not Outcome.PENDING:
-                    return
-                interval = self._next_interval(interval, status.status)
+            try:
+                interval = self.first_poll_after
+                while True:
+                    # A little jitter keeps thousands of waits from polling in lockstep.
+                    await asyncio.sleep(interval * random.uniform(0.9, 1.0))
+                    if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
+                        raise TimeoutError
+                    async with in_flight:
+                        status = await hook.get_message_status(shared, message_id, self.channel.value)
+                    self._record(statuses, status)
+                    outcome = outcome_of(status.status, self.target_status)
+                    if outcome is not Outcome.PENDING:
+                        endings.put_nowait(outcome)
+                        return
+                    interval = self._next_interval(interval, status.status)
+            except Exception as error:  # CancelledError is not an Exception: it propagates
+                endings.put_nowait(error)
 
-        watchers = {asyncio.create_task(watch(message_id)) for message_id in self.message_ids}
+        watchers = [asyncio.create_task(watch(message_id)) for message_id in self.message_ids]
         try:
-            while True:
-                finished, watchers = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    task.result()  # re-raises what ended a watcher (an error, or the deadline)
-                verdict = judge(self.message_ids, statuses, self.target_status, self.allowed_failures)
-                if verdict.done:
-                    return verdict
+            failures = 0
+            for _ in self.message_ids:
+                ending = await endings.get()
+                if isinstance(ending, Exception):
+                    raise ending  # an error, or the wall-clock deadline
+                if ending is Outcome.FAILED:
+                    failures += 1
+                if failures > self.allowed_failures:
+                    break  # no point waiting for the rest
+            return judge(self.message_ids, statuses, self.target_status, self.allowed_failures)
         finally:
             for task in watchers:
                 task.cancel()

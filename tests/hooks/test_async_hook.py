@@ -155,3 +155,78 @@ async def test_a_429_pauses_every_request_of_that_key(octopods_conn: CannedServe
         await first
     assert sms_elapsed < 0.5
     assert wa_elapsed >= 0.6
+
+
+@pytest.mark.asyncio
+async def test_triggers_of_one_loop_share_one_connection_lookup(
+    octopods_conn: CannedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.providers.common.compat import connection as compat_connection
+
+    lookups = []
+    real = compat_connection.get_async_connection
+
+    async def counting(conn_id: str, hook: object = None) -> object:
+        lookups.append(conn_id)
+        await asyncio.sleep(0.05)  # a slow secrets backend: everyone arrives while the first loads
+        return await real(conn_id, hook=hook)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compat_connection, "get_async_connection", counting)
+    settings = await asyncio.gather(*(OctopodsAsyncHook().get_settings() for _ in range(100)))
+    assert lookups == ["octopods_default"]
+    assert len({id(item) for item in settings}) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_failed_connection_lookup_is_not_cached(
+    monkeypatch: pytest.MonkeyPatch, canned: CannedServer
+) -> None:
+    from airflow_provider_octopods.exceptions import OctopodsValidationError as Invalid
+
+    monkeypatch.delenv("AIRFLOW_CONN_OCTOPODS_DEFAULT", raising=False)
+    with pytest.raises(Invalid, match="no connection 'octopods_default'"):
+        await OctopodsAsyncHook().get_settings()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OCTOPODS_DEFAULT", connection_json(canned.base_url, whatsapp_api_key=WHATSAPP_KEY)
+    )
+    assert (await OctopodsAsyncHook().get_settings()).base_url == canned.base_url
+
+
+@pytest.mark.parametrize(
+    ("environment", "base_url", "expected"),
+    [
+        (
+            {"HTTPS_PROXY": "http://proxy.internal:3128"},
+            "https://app.octopods.io",
+            "http://proxy.internal:3128",
+        ),
+        (
+            {"https_proxy": "http://proxy.internal:3128", "NO_PROXY": "octopods.io"},
+            "https://app.octopods.io",
+            None,
+        ),
+        ({"HTTPS_PROXY": "https://tls-proxy:3129"}, "https://app.octopods.io", None),  # aiohttp cannot use it
+        (
+            {"HTTP_PROXY": "http://proxy.internal:3128", "NO_PROXY": "127.0.0.1"},
+            "http://127.0.0.1:8080",
+            None,
+        ),
+        ({}, "https://app.octopods.io", None),
+    ],
+)
+def test_the_environments_proxy_is_read_once_per_session(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], base_url: str, expected: str | None
+) -> None:
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert _shared_session.proxy_for(base_url) == expected
