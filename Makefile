@@ -10,7 +10,7 @@ VENV3 := .venvs/airflow3
 VENV2 := .venvs/airflow2
 PYTEST_ARGS ?=
 
-.PHONY: test test-airflow3 test-airflow2 system-packages venvs lint demo clean
+.PHONY: test test-airflow3 test-airflow2 system-packages venvs lint demo bench bench-quick clean
 
 test: test-airflow3 test-airflow2
 
@@ -33,6 +33,15 @@ system-packages:
 demo:
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
 	$(VENV3)/bin/python scripts/demo.py
+
+# Benchmarks (a few minutes; --quick is the smoke run). They print ratios measured side by side.
+bench:
+	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
+	$(VENV3)/bin/python bench/run_all.py
+
+bench-quick:
+	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
+	$(VENV3)/bin/python bench/run_all.py --quick
 
 lint:
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV3) "$(AIRFLOW3_REQ)"
