@@ -12,7 +12,6 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -20,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from airflow_provider_octopods.simulator import SimulatorAdminClient, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -75,85 +76,30 @@ def remove_home(env: dict[str, str]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Simulator:
+class Simulator(SimulatorProcess):
     """The bundled Octopods simulator in a subprocess, on loopback, with its admin client."""
 
-    proc: subprocess.Popen[str]
-    info: dict[str, Any]
-
     @classmethod
-    def start(cls, *options: str, seed: int = 1) -> Simulator:
-        args = [
-            sys.executable,
-            "-m",
-            "airflow_provider_octopods.simulator",
-            "--port",
-            "0",
-            "--seed",
-            str(seed),
-            "--log-level",
-            "ERROR",
-            *options,
-        ]
+    def start_with(cls, *options: str, seed: int = 1) -> Simulator:
         env = subprocess_env()
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        remove_home(env)
-        if not line:
-            proc.kill()
-            raise RuntimeError("the simulator did not start")
-        return cls(proc, json.loads(line))
-
-    @property
-    def base_url(self) -> str:
-        return str(self.info["base_url"])
+        try:
+            simulator = cls(*options, "--seed", str(seed), "--log-level", "ERROR", env=env)
+            simulator.start()
+        finally:
+            remove_home(env)
+        return simulator
 
     @property
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
 
     @property
-    def whatsapp_api_key(self) -> str:
-        return str(self.info["whatsapp_api_key"])
-
-    @property
-    def admin(self) -> Any:
-        from airflow_provider_octopods.simulator import SimulatorAdminClient
-
+    def admin(self) -> SimulatorAdminClient:
         return SimulatorAdminClient(self.base_url, timeout=60.0)
-
-    def octopods_connection(self) -> str:
-        """JSON for ``AIRFLOW_CONN_OCTOPODS_DEFAULT``."""
-        return json.dumps(
-            {
-                "conn_type": "octopods",
-                "host": self.base_url,
-                "extra": {
-                    "whatsapp_api_key": self.info["whatsapp_api_key"],
-                    "channel_api_key": self.info["channel_api_key"],
-                },
-            }
-        )
 
     def http_connection(self) -> str:
         """JSON for an ``http`` connection (the http provider's) pointing at the simulator."""
         return json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": self.port, "schema": "http"})
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def __enter__(self) -> Simulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -34,17 +34,8 @@ from typing import Any
 
 from _common import Simulator, airflow_env, machine, median, remove_home, table, write_json
 
-FIELDS = (
-    "message_id",
-    "channel",
-    "phone_number",
-    "created_at",
-    "message_content",
-    "status",
-    "failure_code",
-    "failure_reason",
-    "exported_at",
-)
+from airflow_provider_octopods.utils.records import FIELDS  # the record schema the export writes
+
 RECORDS = 100
 
 
@@ -148,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
 
     env = airflow_env()  # this process: before Airflow is imported
     out_dir = Path(tempfile.mkdtemp(prefix="octopods-bench-export-"))
-    sim = Simulator.start("--read-after", "none", seed=3)
+    sim = Simulator.start_with("--read-after", "none", seed=3)
     try:
-        os.environ["AIRFLOW_CONN_OCTOPODS_DEFAULT"] = sim.octopods_connection()
+        os.environ["AIRFLOW_CONN_OCTOPODS_DEFAULT"] = sim.connection_json()
         end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         start = end - dt.timedelta(hours=1)
         seed(sim, start + dt.timedelta(seconds=1), 3590.0, random.Random(3))

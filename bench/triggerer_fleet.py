@@ -396,9 +396,9 @@ def run_variant(
     verbose: bool,
     candidate: str | None = None,
 ) -> dict[str, Any]:
-    sim = Simulator.start("--jitter", "0", "--read-after", "none", seed=config.seed)
+    sim = Simulator.start_with("--jitter", "0", "--read-after", "none", seed=config.seed)
     env = subprocess_env(
-        AIRFLOW_CONN_OCTOPODS_DEFAULT=sim.octopods_connection(),
+        AIRFLOW_CONN_OCTOPODS_DEFAULT=sim.connection_json(),
         AIRFLOW_CONN_OCTOPODS_HTTP=sim.http_connection(),
         OCTOPODS_BENCH_SIM=json.dumps(sim.info),
     )
