@@ -16,6 +16,7 @@ SHA-256 fingerprint.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 import weakref
@@ -38,6 +39,7 @@ CONNECTION_LIMIT = 32
 KEEPALIVE_SECONDS = 30.0
 
 
+@functools.lru_cache(maxsize=64)
 def key_fingerprint(key: str) -> str:
     """A short, non-reversible name for a key, safe to keep in memory maps and log lines."""
     return hashlib.sha256(key.encode()).hexdigest()[:12]
