@@ -812,9 +812,10 @@ def parse_message_status(
     if last_updated is None:
         stages = [stamp for key in _STAGE_KEYS if (stamp := parse_timestamp(body.get(key))) is not None]
         last_updated = max(stages) if stages else None
-    returned_id = _int(body.get("message_id"))
+    # The status is the answer about the id that was asked for: a body echoing another id (a proxy's
+    # cached page, a test double serving the docs' example) must not re-file it under that id.
     return MessageStatus(
-        message_id=returned_id if returned_id is not None and returned_id > 0 else message_id,
+        message_id=message_id,
         channel=channel,
         status=DeliveryStatus.parse(raw_status),
         status_message=_text(body.get("status_message")),
@@ -934,7 +935,7 @@ def classify_error(
     status = response.status_code
     error_code, error_text, request_id = _envelope(data)
     meta: dict[str, Any] = {"status_code": status, "error_code": error_code, "request_id": request_id}
-    said = f": {error_text}" if error_text else ""
+    said = f": {error_text.rstrip('. ')}" if error_text else ""  # the messages below end the sentence
     where = request.describe()
     key_label = _KEY_LABELS[request.channel]
     key_field = request.channel.key_field
@@ -1005,9 +1006,12 @@ def classify_error(
             **meta,
         )
     if data is _NO_JSON:
-        return OctopodsApiError(
-            f"Octopods answered {where} with HTTP {status} and {_describe_body(data, response)}.", **meta
-        )
+        hint = ""
+        if status == 400 and request.method == "GET":
+            # Articles 14823959 and 14823960 give a bare 400 on the reads for a missing or old key.
+            hint = f" On this endpoint that means a missing or deprecated key: check `{key_field}`."
+        body = _describe_body(data, response)
+        return OctopodsApiError(f"Octopods answered {where} with HTTP {status} and {body}.{hint}", **meta)
     return OctopodsApiError(f"Octopods refused {where} (HTTP {status}){said}.", **meta)
 
 
@@ -1216,7 +1220,8 @@ class RetryPolicy:
 
         def give_up(state: RetryCallState) -> Any:
             error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, OctopodsError) and failures[0] > 0 and self.counts_as_failure(error):
+            retried = state.attempt_number > 1
+            if isinstance(error, OctopodsError) and retried and self.counts_as_failure(error):
                 error.message = f"{error.message} Gave up after {state.attempt_number} attempts."
             assert error is not None
             raise error

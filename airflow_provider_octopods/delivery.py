@@ -34,6 +34,9 @@ __all__ = [
 
 TARGETS = (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
 
+#: The docs ask to re-check an UNKNOWN status after 10 to 30 seconds, not sooner.
+UNKNOWN_RECHECK = (10.0, 30.0)
+
 
 class Outcome(StrEnum):
     """Where one message stands against the awaited status."""
@@ -82,6 +85,12 @@ def outcome_of(status: DeliveryStatus, target: DeliveryStatus) -> Outcome:
             return Outcome.REACHED
         return Outcome.FAILED if status is DeliveryStatus.DELETED else Outcome.PENDING
     return Outcome.REACHED if status.implies_delivered else Outcome.PENDING
+
+
+def unknown_recheck_after(poll_interval: float, bounds: tuple[float, float] = UNKNOWN_RECHECK) -> float:
+    """The pause before re-checking an UNKNOWN status: ``poll_interval`` within the docs' 10 to 30 s."""
+    low, high = bounds
+    return min(max(poll_interval, low), high)
 
 
 def failure_text(status: MessageStatus, target: DeliveryStatus) -> str:

@@ -19,10 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["OctopodsNotifier", "send_octopods_notification"]
 
-DEFAULT_BODY = (
-    "Airflow: {{ ti.dag_id }}.{{ ti.task_id }} {{ ti.state }} (run {{ run_id }})"
-    "{% if exception is defined and exception %}: {{ exception }}{% endif %}"
-)
+#: The default alert text. Pass ``body`` to say more, e.g. ``"... failed: {{ exception }}"``.
+DEFAULT_BODY = "{{ ti.dag_id }}.{{ ti.task_id }} failed"
 _ELLIPSIS = " [...]"
 
 
@@ -37,7 +35,7 @@ class OctopodsNotifier(BaseNotifier):
 
     :param destination_phones: One E.164 number, a list of them, or a comma-separated string. Templated.
     :param body: The SMS text, templated with the callback context (``ti``, ``dag_run``, ``run_id``,
-        ``exception``, ...).
+        ``exception``, ...). The default names the failed task, for ``on_failure_callback``.
     :param channel: ``"sms"`` (default) or ``"whatsapp"`` (then ``template_id`` and
         ``message_variables``, which may be templated with the same context).
     :param template_id: The WhatsApp template to send. Templated.
@@ -84,6 +82,18 @@ class OctopodsNotifier(BaseNotifier):
 
         # A callback should not sit out a long rate limit: give up after a few seconds.
         return OctopodsHook(octopods_conn_id=self.octopods_conn_id, max_rate_limit_wait=10.0)
+
+    def __call__(self, *args: Any) -> None:
+        """
+        Render and send, logging rather than raising whatever goes wrong.
+
+        Airflow renders the templated fields before :meth:`notify`, so a template error (a typo in
+        ``body``, an undefined variable) would otherwise escape into the callback chain.
+        """
+        try:
+            super().__call__(*args)
+        except Exception:
+            self.log.exception("Octopods notification not sent: its templates could not be rendered")
 
     def notify(self, context: Context) -> None:
         try:

@@ -182,11 +182,13 @@ class ExportSentMessagesOperator(BaseOperator):
     def _window(self, context: Context) -> Window:
         start = _as_utc(self.start, "start")
         end = _as_utc(self.end, "end")
-        if self.start is None and self.end is None:
-            interval_start = _as_utc(context.get("data_interval_start"), "data_interval_start")
-            interval_end = _as_utc(context.get("data_interval_end"), "data_interval_end")
-            if interval_start is not None and interval_end is not None and interval_start < interval_end:
-                start, end = interval_start, interval_end
+        interval_start = _as_utc(context.get("data_interval_start"), "data_interval_start")
+        interval_end = _as_utc(context.get("data_interval_end"), "data_interval_end")
+        # A bound left out defaults to the run's data interval, when the run has a real one: manual
+        # runs and schedule=None DAGs get a zero-width interval, which would select nothing.
+        if interval_start is not None and interval_end is not None and interval_start < interval_end:
+            start = interval_start if self.start is None else start
+            end = interval_end if self.end is None else end
         if start is not None and end is not None and start >= end:
             raise OctopodsValidationError(
                 f"Invalid window: `start` ({format_timestamp(start)}) must be before `end` "
@@ -258,13 +260,17 @@ class ExportSentMessagesOperator(BaseOperator):
         if oldest is not None and window.start is not None and oldest < window.start:
             return False  # the listing reaches back past the window start: nothing of it is missing
         gap_end = min(oldest, window.end) if oldest and window.end else (oldest or window.end)
+        if oldest is not None and window.end is not None and oldest >= window.end:
+            where = f"is newer than the whole export window {window.describe()}"
+        else:
+            where = f"lies inside the export window {window.describe()}"
         message = (
             f"The Octopods listing returns only the newest {api.LISTING_MAX_LIMIT} messages, and the oldest "
-            f"it returned ({format_timestamp(oldest) or 'undated'}) lies inside the export window "
-            f"{window.describe()}: messages sent between {format_timestamp(window.start) or 'the beginning'} "
-            f"and {format_timestamp(gap_end) or 'now'} may be missing from this export. Schedule the "
-            "export more often (for example hourly) so each interval holds fewer than "
-            f"{api.LISTING_MAX_LIMIT} messages."
+            f"it returned ({format_timestamp(oldest) or 'undated'}) {where}: messages sent between "
+            f"{format_timestamp(window.start) or 'the beginning'} and {format_timestamp(gap_end) or 'now'} "
+            "may be missing from this export. Schedule the export more often (for example hourly) so each "
+            f"interval holds fewer than {api.LISTING_MAX_LIMIT} messages, and run it soon after the "
+            "interval ends."
         )
         if self.on_truncation == "fail":
             raise OctopodsTruncatedExportError(message)

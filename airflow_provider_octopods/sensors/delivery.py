@@ -23,6 +23,7 @@ from airflow_provider_octopods.delivery import (
     judge,
     outcome_of,
     statuses_from_results,
+    unknown_recheck_after,
     validate_allowed_failures,
     validate_target,
 )
@@ -154,9 +155,16 @@ class MessageDeliverySensor(BaseSensorOperator):
 
     def _check_once(self, ids: list[int], channel: Channel, target: DeliveryStatus) -> Verdict:
         """Poll in order until the first still-pending message: enough to know whether to defer."""
+        from airflow_provider_octopods.exceptions import OctopodsRateLimitError
+
         statuses: dict[int, MessageStatus] = {}
         for message_id in ids:
-            status = self.hook.get_message_status(message_id, channel.value)
+            try:
+                status = self.hook.get_message_status(message_id, channel.value)
+            except OctopodsRateLimitError as error:
+                # The trigger waits out a rate limit without holding this worker slot.
+                self.log.warning("%s Deferring; the triggerer waits until then.", error)
+                break
             statuses[message_id] = status
             if outcome_of(status.status, target) is Outcome.PENDING:
                 break
@@ -212,16 +220,31 @@ class MessageDeliverySensor(BaseSensorOperator):
     # -- poke and reschedule modes --
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_octopods.exceptions import OctopodsRateLimitError
+        from airflow_provider_octopods.models import DeliveryStatus
+
         ids, single, channel, target = self._resolved()
-        settled: dict[int, MessageStatus] = self.__dict__.setdefault("_settled", {})
-        statuses = dict(settled)
+        # Kept across the pokes of one poke-mode try (reschedule mode starts afresh each time).
+        latest: dict[int, MessageStatus] = self.__dict__.setdefault("_latest", {})
+        recheck_at: dict[int, float] = self.__dict__.setdefault("_recheck_at", {})
         for message_id in ids:
-            if message_id in settled:
-                continue
-            status = self.hook.get_message_status(message_id, channel.value)
-            statuses[message_id] = status
-            if outcome_of(status.status, target) is not Outcome.PENDING:
-                settled[message_id] = status
+            seen = latest.get(message_id)
+            if seen is not None and outcome_of(seen.status, target) is not Outcome.PENDING:
+                continue  # settled: never polled again
+            not_before = max(recheck_at.get(message_id, 0.0), self.__dict__.get("_rate_limited_until", 0.0))
+            if time.time() < not_before:
+                continue  # re-checked later: after UNKNOWN (the docs ask for 10 to 30 s), or a 429
+            try:
+                status = self.hook.get_message_status(message_id, channel.value)
+            except OctopodsRateLimitError as error:
+                # A longer wait than the hook sits out in place: keep waiting, ask again at the retry time.
+                self.__dict__["_rate_limited_until"] = error.retry_at.timestamp()
+                self.log.warning("%s Poking again after that.", error)
+                break
+            latest[message_id] = status
+            if status.status is DeliveryStatus.UNKNOWN:
+                recheck_at[message_id] = time.time() + unknown_recheck_after(self.poke_interval)
+        statuses = {message_id: latest[message_id] for message_id in ids if message_id in latest}
         verdict = judge(ids, statuses, target, self.allowed_failures)
         if not verdict.done:
             self.log.info(
@@ -229,7 +252,10 @@ class MessageDeliverySensor(BaseSensorOperator):
                 len(verdict.pending),
                 len(ids),
                 target.value,
-                ", ".join(f"{i} ({statuses[i].status.value})" for i in verdict.pending[:10]),
+                ", ".join(
+                    f"{i} ({statuses[i].status.value if i in statuses else 'not checked yet'})"
+                    for i in verdict.pending[:10]
+                ),
             )
             return False
         if verdict.too_many_failures:

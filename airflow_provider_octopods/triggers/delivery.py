@@ -11,12 +11,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_octopods import api
 from airflow_provider_octopods.delivery import (
+    UNKNOWN_RECHECK,
     DeliveryEvent,
     EventStatus,
     Outcome,
     Verdict,
     judge,
     outcome_of,
+    unknown_recheck_after,
     validate_allowed_failures,
     validate_target,
 )
@@ -31,8 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MessageDeliveryTrigger"]
 
-#: The docs ask to re-check an UNKNOWN status after 10 to 30 seconds, not sooner.
-UNKNOWN_BACKOFF = (10.0, 30.0)
+UNKNOWN_BACKOFF = UNKNOWN_RECHECK
 
 
 class MessageDeliveryTrigger(BaseTrigger):
@@ -160,9 +161,9 @@ class MessageDeliveryTrigger(BaseTrigger):
         async def watch(message_id: int) -> None:
             try:
                 interval = self.first_poll_after
+                after_unknown = False
                 while True:
-                    # A little jitter keeps thousands of waits from polling in lockstep.
-                    await asyncio.sleep(interval * random.uniform(0.9, 1.0))
+                    await asyncio.sleep(_jittered(interval, after_unknown=after_unknown))
                     if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
                         raise TimeoutError
                     async with in_flight:
@@ -173,6 +174,7 @@ class MessageDeliveryTrigger(BaseTrigger):
                         endings.put_nowait(outcome)
                         return
                     interval = self._next_interval(interval, status.status)
+                    after_unknown = status.status is DeliveryStatus.UNKNOWN
             except Exception as error:  # CancelledError is not an Exception: it propagates
                 endings.put_nowait(error)
 
@@ -195,8 +197,7 @@ class MessageDeliveryTrigger(BaseTrigger):
 
     def _next_interval(self, interval: float, status: DeliveryStatus) -> float:
         if status is DeliveryStatus.UNKNOWN:
-            low, high = UNKNOWN_BACKOFF
-            return min(max(self.poll_interval, low), high)
+            return unknown_recheck_after(self.poll_interval, UNKNOWN_BACKOFF)
         return min(self.poll_interval, max(interval, 1.0) * 2)
 
     def _record(self, statuses: dict[int, MessageStatus], status: MessageStatus) -> None:
@@ -245,6 +246,18 @@ class MessageDeliveryTrigger(BaseTrigger):
             results=self._results(statuses),
             pending=verdict.pending,
         )
+
+
+def _jittered(interval: float, *, after_unknown: bool) -> float:
+    """
+    A little jitter, so thousands of waits do not poll in lockstep.
+
+    It shortens an ordinary pause by up to a tenth (never past ``poll_interval``), and lengthens the
+    pause after UNKNOWN instead, so the re-check never comes sooner than the docs' 10 s.
+    """
+    if after_unknown:
+        return min(interval * random.uniform(1.0, 1.1), UNKNOWN_BACKOFF[1])
+    return interval * random.uniform(0.9, 1.0)
 
 
 def _number(value: object, parameter: str, *, minimum: float, inclusive: bool = True) -> float:

@@ -112,14 +112,22 @@ def test_explicit_templated_window_and_half_open_windows(octopods_conn: CannedSe
     octopods_conn.add(
         "GET", LISTING, 200, {"messages": [item(2, "2026-04-24T10:00:00Z"), item(1, "2026-04-24T08:00:00Z")]}
     )
+    # A bound left out defaults to the data interval's...
     result = export(tmp_path / "a.jsonl", start="2026-04-24T09:00:00+00:00", end=None)
     assert (result["count"], result["window_start"], result["window_end"]) == (
         1,
         "2026-04-24T09:00:00Z",
-        None,
+        "2026-04-25T00:00:00Z",
     )
     result = export(tmp_path / "b.jsonl", end=dt.datetime(2026, 4, 24, 9))
     assert [row["message_id"] for row in read_jsonl(tmp_path / "b.jsonl")] == [1]
+    assert result["window_start"] == "2026-04-24T00:00:00Z"
+    # ... and is open when the run has no real interval (a manual run, schedule=None).
+    result = export(tmp_path / "c.jsonl", {}, start="2026-04-24T09:00:00Z")
+    nine = "2026-04-24T09:00:00Z"
+    assert (result["count"], result["window_start"], result["window_end"]) == (1, nine, None)
+    result = export(tmp_path / "d.jsonl", {}, end=nine)
+    assert (result["count"], result["window_start"], result["window_end"]) == (1, None, nine)
 
 
 @pytest.mark.parametrize(
@@ -181,6 +189,26 @@ def test_truncation_fail_leaves_the_previous_file(octopods_conn: CannedServer, t
     with pytest.raises(OctopodsTruncatedExportError, match="may be missing"):
         export(target, on_truncation="fail")
     assert target.read_text() == "previous\n"
+
+
+def test_full_listing_newer_than_the_whole_window_is_truncated(
+    octopods_conn: CannedServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # Exported late: the newest 100 messages all came after the interval, so none of it is listed.
+    octopods_conn.add(
+        "GET",
+        LISTING,
+        200,
+        {"messages": full_listing(dt.datetime(2026, 4, 26, 12, 0, tzinfo=dt.UTC), dt.timedelta(minutes=5))},
+    )
+    result = export(tmp_path / "late.jsonl")
+    assert (result["count"], result["truncated"]) == (0, True)
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert "is newer than the whole export window" in logged
+    assert "between 2026-04-24T00:00:00Z and 2026-04-25T00:00:00Z" in logged
 
 
 def test_full_listing_reaching_back_past_the_window_is_not_truncated(

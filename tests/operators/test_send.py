@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -268,6 +269,23 @@ def test_notifier_sends_one_message_per_recipient(octopods_conn: CannedServer) -
         "+14155552672",
     ]
     assert all(len(body) == 1600 and body.endswith("[...]") for body in bodies)
+
+
+def test_notifier_default_body_names_the_failed_task(octopods_conn: CannedServer) -> None:
+    octopods_conn.add("POST", SMS_SEND, 201, {"message_id": 1})
+    ti = SimpleNamespace(dag_id="etl", task_id="load")
+    OctopodsNotifier(destination_phones="+14155552671")({"dag": None, "ti": ti, "task_instance": ti})
+    assert octopods_conn.requests[0].json()["body"] == "etl.load failed"
+
+
+def test_notifier_template_error_is_logged_not_raised(
+    octopods_conn: CannedServer, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    notifier = OctopodsNotifier(destination_phones="+14155552671", body="{{ ti.nope.deeper }}")
+    notifier({"dag": None, "ti": SimpleNamespace(dag_id="etl", task_id="load")})  # renders, then notifies
+    assert octopods_conn.requests == []
+    logged = caplog.text + "".join(capfd.readouterr())  # Airflow 3 logs through structlog
+    assert "could not be rendered" in logged
 
 
 def test_notifier_whatsapp_template(octopods_conn: CannedServer) -> None:

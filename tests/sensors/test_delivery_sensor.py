@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    PokeReturnValue,
+    TaskDeferred,
+)
 
 from airflow_provider_octopods.exceptions import (
     OctopodsDeliveryFailed,
@@ -18,6 +23,7 @@ from airflow_provider_octopods.exceptions import (
 )
 from airflow_provider_octopods.sensors.delivery import MessageDeliverySensor
 from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
+from tests.data.doc_responses import WA_STATUS_UNIFIED
 from tests.keys import assert_no_key
 
 if TYPE_CHECKING:
@@ -32,7 +38,8 @@ def sensor(**overrides: Any) -> MessageDeliverySensor:
 
 def answer(canned: CannedServer, message_id: int, *sequence: Any, channel: str = "whatsapp") -> None:
     for item in sequence:
-        body = item if isinstance(item, dict) else {"message_id": message_id, "status": item}
+        verbatim = isinstance(item, dict) or item.startswith("{")
+        body = item if verbatim else {"message_id": message_id, "status": item}
         canned.add("GET", f"/api/v1/{channel}/messages/{message_id}", 200, body)
 
 
@@ -83,6 +90,17 @@ def test_failure_found_by_the_first_check_fails_at_once(octopods_conn: CannedSer
         sensor().execute({})
     assert (caught.value.message_id, caught.value.failure_code) == (101, 470)
     assert caught.value.failure_reason == "Re-engagement window expired"
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_a_body_echoing_another_id_is_filed_under_the_id_asked_for(
+    octopods_conn: CannedServer, deferrable: bool
+) -> None:
+    # The docs' example body says message 98765; whatever it says, it answers the id requested.
+    answer(octopods_conn, 7, WA_STATUS_UNIFIED)
+    answer(octopods_conn, 8, WA_STATUS_UNIFIED)
+    results = sensor(message_id=[7, 8], deferrable=deferrable).execute({})
+    assert [(item["message_id"], item["status"]) for item in results] == [(7, "DELIVERED"), (8, "DELIVERED")]
 
 
 def test_first_check_stops_at_the_first_pending_message(octopods_conn: CannedServer) -> None:
@@ -184,11 +202,42 @@ def test_execute_complete_rejects_a_success_its_results_contradict() -> None:
 
 
 def test_poke_mode_uses_the_same_decision(octopods_conn: CannedServer) -> None:
-    answer(octopods_conn, 101, "SENT", "UNKNOWN", "DELIVERED")
+    answer(octopods_conn, 101, "SENT", "QUEUED", "DELIVERED")
     with mock.patch.object(MessageDeliverySensor, "defer") as defer:
         assert sensor(deferrable=False, mode="poke").execute({})["status"] == "DELIVERED"
     assert not defer.called
     assert len(octopods_conn.requests) == 3
+
+
+def test_poke_mode_rechecks_unknown_after_10_seconds_only(octopods_conn: CannedServer) -> None:
+    answer(octopods_conn, 1, "UNKNOWN", "DELIVERED")
+    answer(octopods_conn, 2, "SENT", "SENT", "SENT", "DELIVERED")
+    task = sensor(message_id=[1, 2], deferrable=False, poke_interval=2)
+    clock = mock.patch("airflow_provider_octopods.sensors.delivery.time.time")
+    with clock as now:
+        for second in (0, 2, 4, 10):
+            now.return_value = 1_000_000.0 + second
+            done = task.poke({})
+    assert len(octopods_conn.requests_to("/api/v1/whatsapp/messages/1")) == 2  # at 0 s and 10 s
+    assert len(octopods_conn.requests_to("/api/v1/whatsapp/messages/2")) == 4
+    assert isinstance(done, PokeReturnValue)
+    assert [item["status"] for item in done.xcom_value] == ["DELIVERED", "DELIVERED"]
+
+
+def test_a_long_rate_limit_is_waited_out_not_failed(octopods_conn: CannedServer) -> None:
+    retry_at = time.time() + 600
+    octopods_conn.add("GET", "/api/v1/whatsapp/messages/101", 429, {"error": "slow", "retry_at": retry_at})
+    answer(octopods_conn, 101, "DELIVERED")
+    task = sensor(deferrable=False)
+    assert task.poke({}) is False  # past the hook's in-place wait: keep waiting, do not fail the try
+    assert task.poke({}) is False  # and do not ask again before the retry time
+    assert len(octopods_conn.requests) == 1
+    with mock.patch("airflow_provider_octopods.sensors.delivery.time.time", return_value=retry_at + 1):
+        assert task.poke({}).xcom_value["status"] == "DELIVERED"
+    # Deferrable: the first check hands a rate-limited wait to the trigger instead of failing.
+    octopods_conn.add("GET", "/api/v1/whatsapp/messages/102", 429, {"error": "slow", "retry_at": retry_at})
+    with pytest.raises(TaskDeferred):
+        sensor(message_id=102).execute({})
 
 
 def test_poke_mode_does_not_repoll_settled_messages(octopods_conn: CannedServer) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_octopods.hooks import _shared_session
 from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
+from tests.data.doc_responses import WA_STATUS_UNIFIED
 from tests.keys import assert_no_key
 
 if TYPE_CHECKING:
@@ -196,8 +197,20 @@ async def test_unknown_backs_off_10_to_30_seconds(octopods_conn: CannedServer) -
     first, after_sent, after_unknown, after_sent_again = sleeps
     assert 2.7 <= first <= 3.0
     assert 4.5 <= after_sent <= 5.0  # doubled, capped at poll_interval
-    assert 9.0 <= after_unknown <= 10.0  # the docs' 10-30 s after UNKNOWN (jitter shaves <= 10%)
+    assert 10.0 <= after_unknown <= 11.0  # the docs' 10-30 s after UNKNOWN; jitter only lengthens it
     assert after_sent_again <= 5.0
+
+
+@pytest.mark.asyncio
+async def test_a_body_echoing_another_id_is_filed_under_the_id_asked_for(octopods_conn: CannedServer) -> None:
+    octopods_conn.add("GET", "/api/v1/whatsapp/messages/7", 200, WA_STATUS_UNIFIED)  # says 98765
+    octopods_conn.add("GET", "/api/v1/whatsapp/messages/8", 200, WA_STATUS_UNIFIED)
+    payload = await only_event(make(message_ids=[7, 8]))
+    assert payload["status"] == "success"
+    assert [(item["message_id"], item["status"]) for item in payload["results"]] == [
+        (7, "DELIVERED"),
+        (8, "DELIVERED"),
+    ]
 
 
 @pytest.mark.asyncio
