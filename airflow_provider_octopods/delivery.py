@@ -93,6 +93,15 @@ def unknown_recheck_after(poll_interval: float, bounds: tuple[float, float] = UN
     return min(max(poll_interval, low), high)
 
 
+def describe_pending(pending: list[int], statuses: Mapping[int, MessageStatus]) -> str:
+    """``101 (SENT), 102 (not checked yet) and 38 more``: what a log line or event says of a wait."""
+    shown = ", ".join(
+        f"{message_id} ({statuses[message_id].status.value if message_id in statuses else 'not checked yet'})"
+        for message_id in pending[:10]
+    )
+    return shown + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
+
+
 def failure_text(status: MessageStatus, target: DeliveryStatus) -> str:
     """``WhatsApp message 98764 FAILED: Re-engagement window expired (code 470).``"""
     name = "WhatsApp" if status.channel is Channel.WHATSAPP else "SMS"

@@ -416,10 +416,10 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
         """
         settings = await self.get_settings()
         key = settings.key_for(request.channel)
-        policy = policy or api.RetryPolicy(max_retries=settings.max_retries, max_rate_limit_wait=None)
         try:
             return await self._attempt(shared, request, key, settings.timeout)
         except OctopodsError as error:
+            policy = policy or api.RetryPolicy(max_retries=settings.max_retries, max_rate_limit_wait=None)
             if not policy.is_retryable(error, request):
                 raise
             replay: list[OctopodsError] = [error]

@@ -20,6 +20,7 @@ from airflow_provider_octopods.delivery import (
     EventStatus,
     Outcome,
     Verdict,
+    describe_pending,
     judge,
     outcome_of,
     statuses_from_results,
@@ -125,14 +126,16 @@ class MessageDeliverySensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         deadline = time.time() + self.timeout
-        verdict = self._check_once(ids, channel, target)
+        statuses = self._check_once(ids, channel, target)
+        verdict = judge(ids, statuses, target, self.allowed_failures)
         if verdict.done:
             return self._finish(verdict, single)
         self.log.info(
-            "%d of %d messages still pending (%s); deferring until %s at the latest.",
+            "%d of %d messages not yet %s: %s; deferring until %s at the latest.",
             len(verdict.pending),
             len(ids),
-            ", ".join(map(str, verdict.pending[:10])),
+            target.value,
+            describe_pending(verdict.pending, statuses),
             dt.datetime.fromtimestamp(deadline, tz=dt.UTC).isoformat(),
         )
         from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
@@ -153,7 +156,9 @@ class MessageDeliverySensor(BaseSensorOperator):
         )
         return None
 
-    def _check_once(self, ids: list[int], channel: Channel, target: DeliveryStatus) -> Verdict:
+    def _check_once(
+        self, ids: list[int], channel: Channel, target: DeliveryStatus
+    ) -> dict[int, MessageStatus]:
         """Poll in order until the first still-pending message: enough to know whether to defer."""
         from airflow_provider_octopods.exceptions import OctopodsRateLimitError
 
@@ -168,7 +173,7 @@ class MessageDeliverySensor(BaseSensorOperator):
             statuses[message_id] = status
             if outcome_of(status.status, target) is Outcome.PENDING:
                 break
-        return judge(ids, statuses, target, self.allowed_failures)
+        return statuses
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """
@@ -252,10 +257,7 @@ class MessageDeliverySensor(BaseSensorOperator):
                 len(verdict.pending),
                 len(ids),
                 target.value,
-                ", ".join(
-                    f"{i} ({statuses[i].status.value if i in statuses else 'not checked yet'})"
-                    for i in verdict.pending[:10]
-                ),
+                describe_pending(verdict.pending, statuses),
             )
             return False
         if verdict.too_many_failures:

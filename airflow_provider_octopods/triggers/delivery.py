@@ -16,6 +16,7 @@ from airflow_provider_octopods.delivery import (
     EventStatus,
     Outcome,
     Verdict,
+    describe_pending,
     judge,
     outcome_of,
     unknown_recheck_after,
@@ -201,9 +202,17 @@ class MessageDeliveryTrigger(BaseTrigger):
         return min(self.poll_interval, max(interval, 1.0) * 2)
 
     def _record(self, statuses: dict[int, MessageStatus], status: MessageStatus) -> None:
-        """Keep the latest status; log a line when it changes (not on every poll)."""
+        """
+        Keep the latest status; log a line when it changes, not on every poll.
+
+        A first sight of a still-pending message is not logged: the sensor's line before deferring
+        already named the pending ids, and a triggerer holding thousands of waits would otherwise
+        log each of them once more to say nothing has happened yet.
+        """
         previous = statuses.get(status.message_id)
         statuses[status.message_id] = status
+        if previous is None and outcome_of(status.status, self.target_status) is Outcome.PENDING:
+            return
         if previous is None or previous.status is not status.status:
             self.log.info(
                 "%s message %s is %s%s",
@@ -234,15 +243,10 @@ class MessageDeliveryTrigger(BaseTrigger):
 
     def _timeout_event(self, statuses: dict[int, MessageStatus]) -> DeliveryEvent:
         verdict = judge(self.message_ids, statuses, self.target_status, self.allowed_failures)
-        last_seen = ", ".join(
-            f"{message_id} ({statuses[message_id].status.value if message_id in statuses else 'not polled'})"
-            for message_id in verdict.pending[:10]
-        )
-        more = f" and {len(verdict.pending) - 10} more" if len(verdict.pending) > 10 else ""
         return DeliveryEvent(
             EventStatus.TIMEOUT,
             f"Timed out waiting for {len(verdict.pending)} of {len(self.message_ids)} messages to reach "
-            f"{self.target_status.value}: {last_seen}{more}.",
+            f"{self.target_status.value}: {describe_pending(verdict.pending, statuses)}.",
             results=self._results(statuses),
             pending=verdict.pending,
         )
