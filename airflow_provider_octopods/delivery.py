@@ -8,6 +8,7 @@ sensor is also defined here (:class:`DeliveryEvent`), with the set of statuses i
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -87,10 +88,22 @@ def outcome_of(status: DeliveryStatus, target: DeliveryStatus) -> Outcome:
     return Outcome.REACHED if status.implies_delivered else Outcome.PENDING
 
 
-def unknown_recheck_after(poll_interval: float, bounds: tuple[float, float] = UNKNOWN_RECHECK) -> float:
+def unknown_recheck_after(poll_interval: float) -> float:
     """The pause before re-checking an UNKNOWN status: ``poll_interval`` within the docs' 10 to 30 s."""
-    low, high = bounds
+    low, high = UNKNOWN_RECHECK
     return min(max(poll_interval, low), high)
+
+
+def jittered(pause: float, *, after_unknown: bool) -> float:
+    """
+    ``pause`` with a little jitter, so thousands of waits do not poll in lockstep.
+
+    An ordinary pause is shortened by up to a tenth (so never past ``poke_interval``); the pause after
+    UNKNOWN is lengthened instead, within the docs' bounds, so that re-check never comes before 10 s.
+    """
+    if after_unknown:
+        return min(pause * random.uniform(1.0, 1.1), UNKNOWN_RECHECK[1])
+    return pause * random.uniform(0.9, 1.0)
 
 
 def describe_pending(pending: list[int], statuses: Mapping[int, MessageStatus]) -> str:

@@ -28,7 +28,8 @@ from airflow_provider_octopods.delivery import (
     validate_allowed_failures,
     validate_target,
 )
-from airflow_provider_octopods.exceptions import OctopodsError
+from airflow_provider_octopods.exceptions import OctopodsError, OctopodsRateLimitError
+from airflow_provider_octopods.models import DeliveryStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_octopods.hooks.octopods import OctopodsHook
-    from airflow_provider_octopods.models import Channel, DeliveryStatus, MessageStatus
+    from airflow_provider_octopods.models import Channel, MessageStatus
 
 __all__ = ["MessageDeliverySensor"]
 
@@ -160,8 +161,6 @@ class MessageDeliverySensor(BaseSensorOperator):
         self, ids: list[int], channel: Channel, target: DeliveryStatus
     ) -> dict[int, MessageStatus]:
         """Poll in order until the first still-pending message: enough to know whether to defer."""
-        from airflow_provider_octopods.exceptions import OctopodsRateLimitError
-
         statuses: dict[int, MessageStatus] = {}
         for message_id in ids:
             try:
@@ -225,9 +224,6 @@ class MessageDeliverySensor(BaseSensorOperator):
     # -- poke and reschedule modes --
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_octopods.exceptions import OctopodsRateLimitError
-        from airflow_provider_octopods.models import DeliveryStatus
-
         ids, single, channel, target = self._resolved()
         # Kept across the pokes of one poke-mode try (reschedule mode starts afresh each time).
         latest: dict[int, MessageStatus] = self.__dict__.setdefault("_latest", {})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,12 +10,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_octopods import api
 from airflow_provider_octopods.delivery import (
-    UNKNOWN_RECHECK,
     DeliveryEvent,
     EventStatus,
     Outcome,
     Verdict,
     describe_pending,
+    jittered,
     judge,
     outcome_of,
     unknown_recheck_after,
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
     from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
 
 __all__ = ["MessageDeliveryTrigger"]
-
-UNKNOWN_BACKOFF = UNKNOWN_RECHECK
 
 
 class MessageDeliveryTrigger(BaseTrigger):
@@ -164,7 +161,7 @@ class MessageDeliveryTrigger(BaseTrigger):
                 interval = self.first_poll_after
                 after_unknown = False
                 while True:
-                    await asyncio.sleep(_jittered(interval, after_unknown=after_unknown))
+                    await asyncio.sleep(jittered(interval, after_unknown=after_unknown))
                     if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
                         raise TimeoutError
                     async with in_flight:
@@ -198,7 +195,7 @@ class MessageDeliveryTrigger(BaseTrigger):
 
     def _next_interval(self, interval: float, status: DeliveryStatus) -> float:
         if status is DeliveryStatus.UNKNOWN:
-            return unknown_recheck_after(self.poll_interval, UNKNOWN_BACKOFF)
+            return unknown_recheck_after(self.poll_interval)
         return min(self.poll_interval, max(interval, 1.0) * 2)
 
     def _record(self, statuses: dict[int, MessageStatus], status: MessageStatus) -> None:
@@ -250,18 +247,6 @@ class MessageDeliveryTrigger(BaseTrigger):
             results=self._results(statuses),
             pending=verdict.pending,
         )
-
-
-def _jittered(interval: float, *, after_unknown: bool) -> float:
-    """
-    A little jitter, so thousands of waits do not poll in lockstep.
-
-    It shortens an ordinary pause by up to a tenth (never past ``poll_interval``), and lengthens the
-    pause after UNKNOWN instead, so the re-check never comes sooner than the docs' 10 s.
-    """
-    if after_unknown:
-        return min(interval * random.uniform(1.0, 1.1), UNKNOWN_BACKOFF[1])
-    return interval * random.uniform(0.9, 1.0)
 
 
 def _number(value: object, parameter: str, *, minimum: float, inclusive: bool = True) -> float:

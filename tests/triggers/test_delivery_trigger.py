@@ -124,7 +124,7 @@ async def test_status_paths(
     octopods_conn: CannedServer, sequence: list[Any], target: str, event_status: str, final: str
 ) -> None:
     statuses(octopods_conn, 101, *sequence)
-    with mock.patch(f"{TRIGGER_MODULE}.UNKNOWN_BACKOFF", (0.05, 0.05)):
+    with mock.patch("airflow_provider_octopods.delivery.UNKNOWN_RECHECK", (0.05, 0.05)):
         payload = await only_event(make(target_status=target))
     assert payload["status"] == event_status
     assert payload["results"][0]["status"] == final
