@@ -150,8 +150,12 @@ def test_no_window_exports_everything(
     assert (result["count"], result["window_start"], result["window_end"]) == (2, None, None)
 
 
-def full_listing(newest: dt.datetime, step: dt.timedelta) -> list[dict[str, Any]]:
-    return [item(1000 - n, (newest - n * step).isoformat()) for n in range(100)]
+def serve_full_listing(canned: CannedServer, newest: str, *, every_minutes: int) -> None:
+    """A listing of the 100-message maximum, newest first (UTC), one message every few minutes."""
+    latest = dt.datetime.fromisoformat(newest).replace(tzinfo=dt.UTC)
+    step = dt.timedelta(minutes=every_minutes)
+    messages = [item(1000 - n, (latest - n * step).isoformat()) for n in range(100)]
+    canned.add("GET", LISTING, 200, {"messages": messages})
 
 
 def test_truncation_warns_and_names_the_gap(
@@ -161,12 +165,7 @@ def test_truncation_warns_and_names_the_gap(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     # 100 messages, one every 5 minutes, all within the day: the day's earlier messages fell off.
-    octopods_conn.add(
-        "GET",
-        LISTING,
-        200,
-        {"messages": full_listing(dt.datetime(2026, 4, 24, 23, 0, tzinfo=dt.UTC), dt.timedelta(minutes=5))},
-    )
+    serve_full_listing(octopods_conn, "2026-04-24T23:00", every_minutes=5)
     result = export(tmp_path / "t.jsonl")
     assert result["truncated"] is True
     assert result["count"] == 100
@@ -180,12 +179,7 @@ def test_truncation_warns_and_names_the_gap(
 def test_truncation_fail_leaves_the_previous_file(octopods_conn: CannedServer, tmp_path: Path) -> None:
     target = tmp_path / "t.jsonl"
     target.write_text("previous\n")
-    octopods_conn.add(
-        "GET",
-        LISTING,
-        200,
-        {"messages": full_listing(dt.datetime(2026, 4, 24, 23, 0, tzinfo=dt.UTC), dt.timedelta(minutes=5))},
-    )
+    serve_full_listing(octopods_conn, "2026-04-24T23:00", every_minutes=5)
     with pytest.raises(OctopodsTruncatedExportError, match="may be missing"):
         export(target, on_truncation="fail")
     assert target.read_text() == "previous\n"
@@ -198,12 +192,7 @@ def test_full_listing_newer_than_the_whole_window_is_truncated(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     # Exported late: the newest 100 messages all came after the interval, so none of it is listed.
-    octopods_conn.add(
-        "GET",
-        LISTING,
-        200,
-        {"messages": full_listing(dt.datetime(2026, 4, 26, 12, 0, tzinfo=dt.UTC), dt.timedelta(minutes=5))},
-    )
+    serve_full_listing(octopods_conn, "2026-04-26T12:00", every_minutes=5)
     result = export(tmp_path / "late.jsonl")
     assert (result["count"], result["truncated"]) == (0, True)
     logged = caplog.text + "".join(capfd.readouterr())
@@ -214,12 +203,7 @@ def test_full_listing_newer_than_the_whole_window_is_truncated(
 def test_full_listing_reaching_back_past_the_window_is_not_truncated(
     octopods_conn: CannedServer, tmp_path: Path
 ) -> None:
-    octopods_conn.add(
-        "GET",
-        LISTING,
-        200,
-        {"messages": full_listing(dt.datetime(2026, 4, 24, 12, 0, tzinfo=dt.UTC), dt.timedelta(minutes=30))},
-    )
+    serve_full_listing(octopods_conn, "2026-04-24T12:00", every_minutes=30)
     assert export(tmp_path / "t.jsonl")["truncated"] is False
 
 
