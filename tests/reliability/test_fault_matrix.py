@@ -129,7 +129,7 @@ FAULTS = [
 @pytest.fixture(autouse=True)
 def quick_unknown_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The docs' 10-30 s UNKNOWN backoff, shortened so the UNKNOWN streak runs in a second."""
-    monkeypatch.setattr("airflow_provider_octopods.triggers.delivery.UNKNOWN_BACKOFF", (0.1, 0.1))
+    monkeypatch.setattr("airflow_provider_octopods.delivery.UNKNOWN_RECHECK", (0.1, 0.1))
     monkeypatch.setattr("airflow_provider_octopods.api.RetryPolicy.backoff", lambda self, failures: 0.05)
 
 
