@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_octopods.simulator import OctopodsSimulator, SimulatorAdminClient
+from airflow_provider_octopods.simulator import OctopodsSimulator, SimulatorAdminClient, airflow_connection
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -74,16 +74,13 @@ class SimulatorHandle(SimulatorAdminClient):
 
     def connection_dict(self, *, timeout: float = 10, max_retries: int = 3) -> dict[str, Any]:
         """The ``octopods`` Airflow connection for this simulator, as a dict."""
-        return {
-            "conn_type": "octopods",
-            "host": self.base_url,
-            "extra": {
-                "whatsapp_api_key": self.whatsapp_api_key,
-                "channel_api_key": self.channel_api_key,
-                "timeout": timeout,
-                "max_retries": max_retries,
-            },
-        }
+        return airflow_connection(
+            self.base_url,
+            whatsapp_api_key=self.whatsapp_api_key,
+            channel_api_key=self.channel_api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
     def connection_json(self, *, timeout: float = 10, max_retries: int = 3) -> str:
         """JSON for ``AIRFLOW_CONN_OCTOPODS_DEFAULT`` (host carries the scheme: ``http://127.0.0.1:PORT``)."""

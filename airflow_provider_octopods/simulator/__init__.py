@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .client import SimulatorAdminClient, SimulatorAdminError
 from .config import SimulatorConfig
+from .connection import airflow_connection
 from .process import SimulatorProcess, SimulatorProcessError
 from .profiles import PROFILE_HEADER, Profile
 from .server import OctopodsSimulator, SimulatorServer
@@ -27,4 +28,5 @@ __all__ = [
     "SimulatorProcess",
     "SimulatorProcessError",
     "SimulatorServer",
+    "airflow_connection",
 ]

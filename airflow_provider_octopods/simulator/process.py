@@ -21,6 +21,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 from .client import SimulatorAdminClient
+from .connection import airflow_connection
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -108,16 +109,13 @@ class SimulatorProcess:
     def connection_json(self, *, timeout: float = 30, max_retries: int = 5) -> str:
         """The ``octopods`` Airflow connection for this simulator, as ``AIRFLOW_CONN_<ID>`` JSON."""
         return json.dumps(
-            {
-                "conn_type": "octopods",
-                "host": self.base_url,
-                "extra": {
-                    "whatsapp_api_key": self.whatsapp_api_key,
-                    "channel_api_key": self.channel_api_key,
-                    "timeout": timeout,
-                    "max_retries": max_retries,
-                },
-            }
+            airflow_connection(
+                self.base_url,
+                whatsapp_api_key=self.whatsapp_api_key,
+                channel_api_key=self.channel_api_key,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         )
 
     def stop(self, timeout: float = 10.0) -> None:

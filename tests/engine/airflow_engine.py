@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import psycopg2
 import requests
 
+from airflow_provider_octopods.simulator.connection import airflow_connection
 from tests.engine.processes import Component, free_port, stop_all
 
 T = TypeVar("T")
@@ -81,16 +82,13 @@ class OctopodsSimulatorProcess:
 
     def connection_json(self) -> str:
         return json.dumps(
-            {
-                "conn_type": "octopods",
-                "host": self.base_url,
-                "extra": {
-                    "whatsapp_api_key": self.info["whatsapp_api_key"],
-                    "channel_api_key": self.info["channel_api_key"],
-                    "timeout": 10,
-                    "max_retries": 3,
-                },
-            }
+            airflow_connection(
+                self.base_url,
+                whatsapp_api_key=self.info["whatsapp_api_key"],
+                channel_api_key=self.info["channel_api_key"],
+                timeout=10,
+                max_retries=3,
+            )
         )
 
 
