@@ -130,7 +130,7 @@ class MessageDeliverySensor(BaseSensorOperator):
         statuses = self._check_once(ids, channel, target)
         verdict = judge(ids, statuses, target, self.allowed_failures)
         if verdict.done:
-            return self._finish(verdict, single)
+            return self._finish(verdict, ids, single)
         self.log.info(
             "%d of %d messages not yet %s: %s; deferring until %s at the latest.",
             len(verdict.pending),
@@ -207,18 +207,17 @@ class MessageDeliverySensor(BaseSensorOperator):
         if delivery.status is EventStatus.SUCCESS and not verdict.succeeded:
             raise OctopodsError(f"The trigger reported success its results do not show: {delivery.message}")
         self.log.info(delivery.message)
-        return self._finish(verdict, single)
+        return self._finish(verdict, ids, single)
 
-    def _finish(self, verdict: Verdict, single: bool) -> Any:
+    def _finish(self, verdict: Verdict, ids: list[int], single: bool) -> Any:
+        """Raise for too many failures, or return the settled statuses in the order of ``ids``."""
         if verdict.too_many_failures:
             error = verdict.to_exception()
             if self.soft_fail or getattr(self, "never_fail", False):
                 raise AirflowSkipException(f"Skipping (soft_fail): {error}") from error
             raise error
-        ids, _ = api.parse_message_ids(self.message_id)
-        position = {message_id: index for index, message_id in enumerate(ids)}
-        results = sorted(verdict.reached + verdict.failed, key=lambda status: position[status.message_id])
-        rendered = [status.to_dict() for status in results]
+        settled = {status.message_id: status for status in verdict.reached + verdict.failed}
+        rendered = [settled[message_id].to_dict() for message_id in ids if message_id in settled]
         return rendered[0] if single else rendered
 
     # -- poke and reschedule modes --
@@ -258,7 +257,7 @@ class MessageDeliverySensor(BaseSensorOperator):
             return False
         if verdict.too_many_failures:
             raise verdict.to_exception()
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(verdict, single))
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(verdict, ids, single))
 
 
 def _is_literal(value: object) -> bool:
