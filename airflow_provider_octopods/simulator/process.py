@@ -17,7 +17,6 @@ import selectors
 import signal
 import subprocess
 import sys
-import time
 from typing import IO, TYPE_CHECKING, Any
 
 from .client import SimulatorAdminClient
@@ -124,10 +123,9 @@ class SimulatorProcess:
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if process.poll() is None:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
         if process.stdout is not None:
