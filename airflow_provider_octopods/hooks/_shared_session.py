@@ -224,9 +224,9 @@ async def shared_settings(conn_id: str, load: Callable[[], Coroutine[Any, Any, T
         cache[conn_id] = (now + SETTINGS_TTL, task)
 
         def forget_failure(done: asyncio.Task[Any]) -> None:
-            if (done.cancelled() or done.exception() is not None) and cache.get(conn_id, (0, None))[
-                1
-            ] is done:
+            failed = done.cancelled() or done.exception() is not None
+            current = cache.get(conn_id)
+            if failed and current is not None and current[1] is done:  # not a newer load's entry
                 del cache[conn_id]
 
         task.add_done_callback(forget_failure)
