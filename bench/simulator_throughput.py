@@ -22,12 +22,13 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from airflow_provider_octopods.simulator import SimulatorAdminClient, SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,24 +75,18 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
 
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
 def _spawn(args: list[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=_env())
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
         proc.kill()
         raise RuntimeError(f"server did not start: {args}")
     return proc, json.loads(line)
-
-
-def _admin(base_url: str, method: str, path: str, body: object = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base_url + "/_simulator" + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
 
 
 async def _load(
@@ -132,24 +127,21 @@ async def _load(
 
 
 def run_simulator(connections: int, duration: float, warmup: float) -> Result:
-    proc, info = _spawn(
-        [sys.executable, "-m", "airflow_provider_octopods.simulator", "--port", "0", "--seed", "1"]
-    )
+    simulator = SimulatorProcess("--seed", "1", env=_env()).start()
     try:
-        base = info["base_url"]
-        message = _admin(base, "POST", "/messages", {"phone": "+14155552671", "status": "DELIVERED"})
-        url = f"{base}/api/v1/whatsapp/messages/{message['message_id']}"
-        _admin(base, "DELETE", "/stats")
+        admin = SimulatorAdminClient(simulator.base_url, timeout=30)
+        message_id = admin.add_message("+14155552671", status="DELIVERED")
+        url = f"{simulator.base_url}/api/v1/whatsapp/messages/{message_id}"
+        admin.reset_stats()
         result = asyncio.run(
-            _load(url, {"X-Octopods-Auth": info["whatsapp_api_key"]}, connections, duration, warmup)
+            _load(url, {"X-Octopods-Auth": simulator.whatsapp_api_key}, connections, duration, warmup)
         )
-        stats = _admin(base, "GET", "/stats?messages=false")
+        stats = admin.stats(messages=False)
         result.name = "octopods simulator"
         result.connections = int(stats["connections"]["accepted"]) - 1  # minus this stats call
         return result
     finally:
-        proc.terminate()
-        proc.wait(10)
+        simulator.stop()
 
 
 def run_bare(connections: int, duration: float, warmup: float) -> Result:
