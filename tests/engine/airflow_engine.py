@@ -126,7 +126,7 @@ class AirflowEngine:
         self.simulator: OctopodsSimulatorProcess | None = None
         self.session = requests.Session()
         self.session.trust_env = False  # never send loopback calls through a proxy
-        self._token_time = 0.0
+        self._token_time: float | None = None  # monotonic time of the last token; None before the first
         self.stopped = False
 
     # -- configuration ------------------------------------------------------------------------
@@ -334,7 +334,9 @@ class AirflowEngine:
         if self.major < 3:
             self.session.auth = (self.ADMIN, self.password)
             return
-        if time.monotonic() - self._token_time < 600:
+        # Tokens are renewed every 10 minutes. (Not `monotonic() - 0.0 < 600`: on a machine up for
+        # less than ten minutes that would never fetch the first token.)
+        if self._token_time is not None and time.monotonic() - self._token_time < 600:
             return
         response = self.session.post(
             f"{self.base_url}/auth/token",
