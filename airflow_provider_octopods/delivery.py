@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from airflow_provider_octopods import api
 from airflow_provider_octopods.exceptions import (
     OctopodsDeliveryFailed,
     OctopodsError,
@@ -207,19 +206,6 @@ class EventStatus(StrEnum):
     ERROR = "error"
 
 
-#: The exception types an ``error`` event may name; anything else becomes :class:`OctopodsError`.
-_ERROR_TYPES = (
-    "OctopodsAuthError",
-    "OctopodsNotFoundError",
-    "OctopodsRateLimitError",
-    "OctopodsApiError",
-    "OctopodsServerError",
-    "OctopodsMalformedResponseError",
-    "OctopodsConnectionError",
-    "OctopodsValidationError",
-)
-
-
 @dataclass(frozen=True)
 class DeliveryEvent:
     """
@@ -267,56 +253,6 @@ class DeliveryEvent:
             error=payload.get("error") if isinstance(payload.get("error"), Mapping) else None,
         )
 
-    @staticmethod
-    def describe_error(error: BaseException) -> dict[str, Any]:
-        return {
-            "type": type(error).__name__,
-            "status_code": getattr(error, "status_code", None) if isinstance(error, OctopodsError) else None,
-            "error_code": getattr(error, "error_code", None),
-            "request_id": getattr(error, "request_id", None),
-        }
-
-    def rebuild_error(self) -> OctopodsError:
-        """The typed error the trigger met, rebuilt on the worker from the event's metadata."""
-        from airflow_provider_octopods import exceptions
-
-        details = self.error or {}
-        name = details.get("type")
-        cls: type[OctopodsError] = (
-            getattr(exceptions, name) if name in _ERROR_TYPES else exceptions.OctopodsError  # type: ignore[arg-type]
-        )
-        error = cls.__new__(cls)
-        OctopodsError.__init__(
-            error,
-            self.message,
-            status_code=details.get("status_code"),
-            error_code=details.get("error_code"),
-            request_id=details.get("request_id"),
-        )
-        if isinstance(error, exceptions.OctopodsConnectionError):
-            error.may_have_reached_server = True
-        if isinstance(error, exceptions.OctopodsValidationError):
-            error.parameter = "unknown"
-        if isinstance(error, exceptions.OctopodsRateLimitError):
-            import datetime as dt
-
-            error.retry_at = dt.datetime.now(dt.UTC)
-            error.retry_hinted = False
-        return error
-
-
-def statuses_from_results(results: list[dict[str, Any]]) -> dict[int, MessageStatus]:
-    """Rebuild :class:`MessageStatus` objects from their ``to_dict()`` form (event round trip)."""
-    statuses: dict[int, MessageStatus] = {}
-    for item in results:
-        statuses[int(item["message_id"])] = MessageStatus(
-            message_id=int(item["message_id"]),
-            channel=api.validate_channel(item["channel"]),
-            status=DeliveryStatus.parse(item["status"]),
-            status_message=item.get("status_message"),
-            channel_message_id=item.get("channel_message_id"),
-            failure_code=item.get("failure_code"),
-            failure_reason=item.get("failure_reason"),
-            last_updated=api.parse_timestamp(item.get("last_updated")),
-        )
-    return statuses
+    def to_exception(self) -> OctopodsError:
+        """The typed error the trigger met, rebuilt on the worker (see :meth:`OctopodsError.from_event`)."""
+        return OctopodsError.from_event({"message": self.message, **(self.error or {})})

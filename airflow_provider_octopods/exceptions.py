@@ -8,12 +8,11 @@ API key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
-
-if TYPE_CHECKING:
-    import datetime as dt
 
 __all__ = [
     "OctopodsApiError",
@@ -35,12 +34,21 @@ class OctopodsError(AirflowException):
     """
     Base class of every error raised by this provider.
 
+    Errors cross process boundaries twice: in trigger events (the triggerer meets the error, the
+    worker raises it) and pickled between Airflow's processes. Both go through :meth:`to_event` and
+    :meth:`from_event`, a JSON-native form that keeps the type and every attribute, so the worker
+    raises the very error the trigger met.
+
     :param message: What went wrong and what to do about it.
     :param status_code: HTTP status of the response, when there was one.
     :param error_code: The ``error_code`` of the Octopods error envelope, when present. Its meaning
         depends on the endpoint family (WhatsApp 6 and SMS 5 both mean "deprecated key").
     :param request_id: The ``request_id`` Octopods assigned to the request; quote it to support.
+    :param attempts: How many requests were made before giving up (retries included).
     """
+
+    #: Constructor keywords of a subclass that :meth:`to_event` carries besides the common ones.
+    event_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -49,28 +57,78 @@ class OctopodsError(AirflowException):
         status_code: int | None = None,
         error_code: int | None = None,
         request_id: str | None = None,
+        attempts: int = 1,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.reason = message
         self.status_code = status_code  # type: ignore[assignment]  # shadows the HTTPStatus class attribute
         self.error_code = error_code
         self.request_id = request_id
+        self.attempts = attempts
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _ERROR_TYPES[cls.__name__] = cls
+
+    @property
+    def message(self) -> str:
+        """The reason, and how many attempts it took to give up, when there were retries."""
+        if self.attempts > 1:
+            return f"{self.reason} Gave up after {self.attempts} attempts."
+        return self.reason
 
     def __str__(self) -> str:
         if self.request_id:
             return f"{self.message} (request_id: {self.request_id})"
         return self.message
 
+    def to_event(self) -> dict[str, Any]:
+        """The error as JSON-native data (no key: messages and metadata never hold one)."""
+        data: dict[str, Any] = {
+            "type": type(self).__name__,
+            "message": self.reason,
+            "status_code": self.status_code,
+            "error_code": self.error_code,
+            "request_id": self.request_id,
+            "attempts": self.attempts,
+        }
+        for name in self.event_fields:
+            value = getattr(self, name)
+            data[name] = value.isoformat() if isinstance(value, dt.datetime) else value
+        return data
+
+    @classmethod
+    def from_event(cls, data: Mapping[str, Any]) -> OctopodsError:
+        """
+        The error :meth:`to_event` described, of its own type when it is one of this provider's
+        errors, else an :class:`OctopodsError` with the same message (a trigger's unexpected bug).
+        """
+        error_type = _ERROR_TYPES.get(str(data.get("type")), OctopodsError)
+        attempts = data.get("attempts")
+        return error_type(
+            str(data.get("message") or ""),
+            status_code=data.get("status_code"),
+            error_code=data.get("error_code"),
+            request_id=data.get("request_id"),
+            attempts=attempts if isinstance(attempts, int) and attempts > 0 else 1,
+            **{name: error_type.decode_event_field(name, data.get(name)) for name in error_type.event_fields},
+        )
+
+    @classmethod
+    def decode_event_field(cls, name: str, value: Any) -> Any:
+        """Turn an :attr:`event_fields` value back into its attribute (datetimes from ISO 8601)."""
+        return value
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only attributes must survive pickling (Airflow ships exceptions between processes).
-        return (_rebuild_error, (type(self), self.message, self.__dict__.copy()))
+        return (_error_from_event, (self.to_event(),))
 
 
-def _rebuild_error(cls: type[OctopodsError], message: str, state: dict[str, Any]) -> OctopodsError:
-    error = cls.__new__(cls)
-    AirflowException.__init__(error, message)
-    error.__dict__.update(state)
-    return error
+_ERROR_TYPES: dict[str, type[OctopodsError]] = {"OctopodsError": OctopodsError}
+
+
+def _error_from_event(data: Mapping[str, Any]) -> OctopodsError:
+    return OctopodsError.from_event(data)
 
 
 class OctopodsValidationError(OctopodsError, ValueError):
@@ -81,9 +139,15 @@ class OctopodsValidationError(OctopodsError, ValueError):
     argument or connection field.
     """
 
-    def __init__(self, message: str, *, parameter: str) -> None:
-        super().__init__(message)
+    event_fields = ("parameter",)
+
+    def __init__(self, message: str, *, parameter: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.parameter = parameter
+
+    @classmethod
+    def decode_event_field(cls, name: str, value: Any) -> Any:
+        return str(value) if value else "unknown"
 
 
 class OctopodsAuthError(OctopodsError):
@@ -103,6 +167,8 @@ class OctopodsRateLimitError(OctopodsError):
     :param retry_hinted: Whether ``retry_at`` came from the API (else retries back off exponentially).
     """
 
+    event_fields = ("retry_at", "retry_hinted")
+
     def __init__(
         self,
         message: str,
@@ -110,12 +176,20 @@ class OctopodsRateLimitError(OctopodsError):
         retry_at: dt.datetime,
         retry_hinted: bool = True,
         status_code: int | None = 429,
-        error_code: int | None = None,
-        request_id: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(message, status_code=status_code, error_code=error_code, request_id=request_id)
+        super().__init__(message, status_code=status_code, **kwargs)
         self.retry_at = retry_at
         self.retry_hinted = retry_hinted
+
+    @classmethod
+    def decode_event_field(cls, name: str, value: Any) -> Any:
+        if name == "retry_at":
+            try:
+                return dt.datetime.fromisoformat(str(value))
+            except ValueError:
+                return dt.datetime.now(dt.UTC)
+        return bool(value) if name == "retry_hinted" else value
 
 
 class OctopodsApiError(OctopodsError):
@@ -143,9 +217,15 @@ class OctopodsConnectionError(OctopodsError):
         refused, DNS failure, connect timeout). A send is retried only in that case.
     """
 
-    def __init__(self, message: str, *, may_have_reached_server: bool) -> None:
-        super().__init__(message)
+    event_fields = ("may_have_reached_server",)
+
+    def __init__(self, message: str, *, may_have_reached_server: bool, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.may_have_reached_server = may_have_reached_server
+
+    @classmethod
+    def decode_event_field(cls, name: str, value: Any) -> Any:
+        return value is not False  # when in doubt, the request may have reached Octopods
 
 
 class OctopodsDeliveryFailed(OctopodsError, AirflowFailException):  # noqa: N818 - the public name
@@ -161,6 +241,8 @@ class OctopodsDeliveryFailed(OctopodsError, AirflowFailException):  # noqa: N818
     :param failure_reason: The provider's reason text, when Octopods gave one.
     """
 
+    event_fields = ("message_id", "delivery_status", "failure_code", "failure_reason")
+
     def __init__(
         self,
         message: str,
@@ -169,8 +251,9 @@ class OctopodsDeliveryFailed(OctopodsError, AirflowFailException):  # noqa: N818
         delivery_status: str | None = None,
         failure_code: int | None = None,
         failure_reason: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, **kwargs)
         self.message_id = message_id
         self.delivery_status = delivery_status
         self.failure_code = failure_code

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_octopods.models import Channel
+
 CONNECTION_TYPE = "octopods"
 
 #: The extra fields of an ``octopods`` connection, in the ``conn-fields`` format of Airflow >= 3.2.
 CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "whatsapp_api_key": {
-        "label": "WhatsApp API key",
+    Channel.WHATSAPP.key_field: {
+        "label": Channel.WHATSAPP.key_label,
         "schema": {"type": ["string", "null"], "format": "password"},
         "description": "WhatsApp Business API key (WhatsApp channel page in the Octopods app). "
         "Used for /api/v1/whatsapp/* calls.",
     },
-    "channel_api_key": {
-        "label": "Channel API key",
+    Channel.SMS.key_field: {
+        "label": Channel.SMS.key_label,
         "schema": {"type": ["string", "null"], "format": "password"},
         "description": "API key of the SMS channel (labelled 'Twilio API Key' in the Octopods app). "
         "Used for /api/v1/sms/* calls.",

@@ -8,6 +8,7 @@ the API answered with.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import Enum, StrEnum
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = [
     "SendResult",
     "SentMessage",
     "format_timestamp",
+    "parse_timestamp",
 ]
 
 
@@ -32,6 +34,11 @@ class Channel(StrEnum):
     def key_field(self) -> str:
         """The connection extra holding this channel's API key."""
         return "whatsapp_api_key" if self is Channel.WHATSAPP else "channel_api_key"
+
+    @property
+    def key_label(self) -> str:
+        """The label of :attr:`key_field` in the connection form."""
+        return "WhatsApp API key" if self is Channel.WHATSAPP else "Channel API key"
 
 
 class DeliveryStatus(StrEnum):
@@ -86,6 +93,26 @@ def format_timestamp(value: dt.datetime | None) -> str | None:
     return f"{text}Z"
 
 
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """ISO 8601 with or without fractional seconds or offset (UTC assumed), or epoch seconds."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        if isinstance(value, int | float):
+            return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+        if isinstance(value, str) and value.strip():
+            text = value.strip()
+            if text[-1:] in "zZ":
+                text = f"{text[:-1]}+00:00"
+            parsed = dt.datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
@@ -124,6 +151,20 @@ class MessageStatus(_Model):
     failure_code: int | None = None
     failure_reason: str | None = None
     last_updated: dt.datetime | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MessageStatus:
+        """The inverse of :meth:`to_dict` (a status that went through a trigger event or XCom)."""
+        return cls(
+            message_id=int(data["message_id"]),
+            channel=Channel(str(data["channel"]).lower()),
+            status=DeliveryStatus.parse(data["status"]),
+            status_message=data.get("status_message"),
+            channel_message_id=data.get("channel_message_id"),
+            failure_code=data.get("failure_code"),
+            failure_reason=data.get("failure_reason"),
+            last_updated=parse_timestamp(data.get("last_updated")),
+        )
 
 
 @dataclass(frozen=True)
@@ -167,3 +208,13 @@ class SendResult(_Model):
     channel: Channel
     request_id: str | None = None
     channel_message_id: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SendResult:
+        """The inverse of :meth:`to_dict` (a result recorded by an earlier try of a send task)."""
+        return cls(
+            message_id=int(data["message_id"]),
+            channel=Channel(str(data["channel"]).lower()),
+            request_id=data.get("request_id"),
+            channel_message_id=data.get("channel_message_id"),
+        )

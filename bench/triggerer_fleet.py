@@ -215,7 +215,7 @@ class FloorClient(Client):
     async def run(self, ids: list[int], deadline: float) -> None:
         import aiohttp
 
-        from airflow_provider_octopods.hooks._shared_session import CONNECTION_LIMIT
+        from airflow_provider_octopods.hooks.triggerer_client import CONNECTION_LIMIT
 
         config = self.config
         headers = {"X-Octopods-Auth": self.sim["whatsapp_api_key"], "Accept": "application/json"}
@@ -615,7 +615,7 @@ def render_table(rows: dict[str, dict[str, Any]], *, markdown: bool = False) -> 
 
 def targets(rows: dict[str, dict[str, Any]], config: Config) -> list[dict[str, Any]]:
     """The issue's targets, each as {name, value, limit, ok, text}."""
-    from airflow_provider_octopods.hooks._shared_session import CONNECTION_LIMIT
+    from airflow_provider_octopods.hooks.triggerer_client import CONNECTION_LIMIT
 
     checks: list[dict[str, Any]] = []
 

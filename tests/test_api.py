@@ -266,7 +266,7 @@ def rate_limited(headers: dict[str, str] | None = None, body: Any = None) -> Oct
         response(
             429, body if body is not None else {}, {"Content-Type": "application/json", **(headers or {})}
         ),
-        api._decode(response(429, body if body is not None else {})),
+        api.decode_body(response(429, body if body is not None else {})),
         now=NOW,
     )
     assert isinstance(error, OctopodsRateLimitError)
@@ -530,3 +530,56 @@ def test_bad_connection_extras(extra: dict[str, Any], parameter: str) -> None:
     with pytest.raises(OctopodsValidationError) as caught:
         api.connection_settings(conn_id="c", host=None, port=None, extra=extra)
     assert caught.value.parameter == parameter
+
+
+# -- the endpoint table and the order of the error rules ----------------------------------------------
+
+
+def test_every_endpoint_has_one_spec_and_its_builder_follows_it() -> None:
+    assert set(api.ENDPOINTS) == set(api.Endpoint)
+    for name in api.Endpoint:
+        request = request_for(name.value)
+        spec = api.ENDPOINTS[name]
+        assert request.endpoint is name
+        assert (request.method, request.channel) == (spec.method, spec.channel)
+        assert request.idempotent is (spec.method == "GET")
+        assert request.path.startswith(api.API_PREFIX + "/" + spec.path.split("/")[1])
+
+
+def test_the_first_matching_error_rule_wins() -> None:
+    """A 401 carrying the deprecated-key code is still "rejected" (401 comes before the codes)."""
+    with pytest.raises(OctopodsAuthError, match=r"\(HTTP 401\)"):
+        api.parse_response(
+            request_for("whatsapp.status"), response(401, {"error_code": 6, "error": "Deprecated API Key"})
+        )
+    # A 5xx HTML page is the gateway's, even on a status read where a "not found" text would count.
+    with pytest.raises(OctopodsServerError, match="gateway or proxy"):
+        api.parse_response(request_for("whatsapp.status"), response(502, b"<html>not found</html>"))
+    assert api.errors.RULES[0] is api.errors.gateway_page
+
+
+def test_failures_that_count_exclude_rate_limits_waited_out() -> None:
+    """tenacity runs the policy: 429s the triggerer waits out do not use up ``max_retries``."""
+    import tenacity
+
+    from airflow_provider_octopods.api.retrying import tenacity_kwargs
+
+    limited = OctopodsRateLimitError("429", retry_at=dt.datetime.now(dt.UTC), retry_hinted=True)
+    failures = [limited, limited, OctopodsServerError("503"), limited, OctopodsServerError("503")]
+    policy = api.RetryPolicy(max_retries=1, max_rate_limit_wait=None, backoff_initial=0.0)
+    attempts: list[BaseException] = []
+
+    def run() -> None:
+        retrying = tenacity.Retrying(
+            sleep=lambda _: None, **tenacity_kwargs(policy, request_for("whatsapp.status"), on_retry=None)
+        )
+        for attempt in retrying:
+            with attempt:
+                attempts.append(failures[len(attempts)])
+                raise attempts[-1]
+
+    with pytest.raises(OctopodsServerError) as caught:
+        run()
+    assert len(attempts) == 5  # three 429s did not count; the second 503 was one failure too many
+    assert caught.value.attempts == 5
+    assert caught.value.message.endswith("Gave up after 5 attempts.")

@@ -10,6 +10,7 @@ import this package on every parse.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +24,14 @@ from airflow_provider_octopods.exceptions import (
     OctopodsRateLimitError,
     OctopodsValidationError,
 )
-from airflow_provider_octopods.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_octopods.models import Channel, MessageStatus, SendResult, SentMessage
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     import requests
 
-    from airflow_provider_octopods.hooks._shared_session import SharedSession
+    from airflow_provider_octopods.hooks.triggerer_client import SharedSession, TriggererClient
 
 __all__ = ["OctopodsAsyncHook", "OctopodsHook"]
 
@@ -38,19 +40,11 @@ class _OctopodsConnectionMixin:
     """What both hooks share: the connection's identity and its validated settings."""
 
     conn_name_attr = "octopods_conn_id"
-    default_conn_name = "octopods_default"
+    default_conn_name = api.DEFAULT_CONN_ID
     conn_type = "octopods"
     hook_name = "Octopods"
 
     octopods_conn_id: str
-
-    def _check_conn_id(self, octopods_conn_id: object) -> str:
-        if not isinstance(octopods_conn_id, str) or not octopods_conn_id.strip():
-            raise OctopodsValidationError(
-                f"Invalid `octopods_conn_id`: expected a connection id, got {octopods_conn_id!r}.",
-                parameter="octopods_conn_id",
-            )
-        return octopods_conn_id
 
     def _missing_connection(self) -> OctopodsValidationError:
         return OctopodsValidationError(
@@ -90,56 +84,29 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
     def __init__(
         self,
         *,
-        octopods_conn_id: str = _OctopodsConnectionMixin.default_conn_name,
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
         max_rate_limit_wait: float = 60.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.octopods_conn_id = self._check_conn_id(octopods_conn_id)
-        if (
-            isinstance(max_rate_limit_wait, bool)
-            or not isinstance(max_rate_limit_wait, int | float)
-            or (max_rate_limit_wait < 0)
-        ):
-            raise OctopodsValidationError(
-                f"Invalid `max_rate_limit_wait`: expected seconds (0 or more), got {max_rate_limit_wait!r}.",
-                parameter="max_rate_limit_wait",
-            )
-        self.max_rate_limit_wait = float(max_rate_limit_wait)
+        self.octopods_conn_id = api.validate_conn_id(octopods_conn_id)
+        self.max_rate_limit_wait = api.validate_seconds(max_rate_limit_wait, "max_rate_limit_wait")
 
-    # -- connection form (Airflow < 3.2; newer versions read the same fields from provider info) --
+    # -- the connection form of Airflow < 3.2 (version_compat.LEGACY_CONNECTION_FORM) --
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Form widgets for the extra fields, derived from the provider's ``conn-fields``."""
-        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import IntegerField, PasswordField, StringField
-        from wtforms.validators import NumberRange, Optional
+        from airflow_provider_octopods.hooks._connection_form import connection_form_widgets
 
-        widgets: dict[str, Any] = {}
-        for name, spec in CONN_FIELDS.items():
-            schema = spec["schema"]
-            label = lazy_gettext(spec["label"])
-            common = {"description": spec.get("description", ""), "default": schema.get("default")}
-            if schema.get("format") == "password":
-                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), **common)
-            elif "integer" in schema["type"]:
-                widgets[name] = IntegerField(
-                    label, validators=[Optional(), NumberRange(min=0)], widget=BS3TextFieldWidget(), **common
-                )
-            else:
-                widgets[name] = StringField(label, widget=BS3TextFieldWidget(), **common)
-        return widgets
+        return connection_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hidden, relabelled and placeholder fields, derived from the provider's ``ui-field-behaviour``."""
-        return {
-            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
-            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
-            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
-        }
+        from airflow_provider_octopods.hooks._connection_form import ui_field_behaviour
+
+        return ui_field_behaviour()
 
     # -- plumbing --
 
@@ -190,8 +157,10 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
 
         key = self.settings.key_for(request.channel)
         policy = policy or self._policy()
+        from airflow_provider_octopods.api.retrying import tenacity_kwargs
+
         for attempt in tenacity.Retrying(
-            **policy.tenacity_kwargs(request, on_retry=self._log_retry(request, policy.max_retries))
+            **tenacity_kwargs(policy, request, on_retry=self._log_retry(request, policy.max_retries))
         ):
             with attempt:
                 return api.parse_response(request, self._transport(request, key))
@@ -338,22 +307,20 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
                 f"Connection '{self.octopods_conn_id}' has neither `whatsapp_api_key` nor "
                 "`channel_api_key` in its extra."
             )
-        label = {Channel.WHATSAPP: "WhatsApp API key", Channel.SMS: "Channel API key"}
         quick = api.RetryPolicy(max_retries=0, max_rate_limit_wait=0.0)
         for channel in channels:
             try:
                 self.call(probes[channel], policy=quick)
-                verdicts.append(f"{label[channel]}: works")
+                verdicts.append(f"{channel.key_label}: works")
             except (OctopodsNotFoundError, OctopodsRateLimitError):
-                verdicts.append(f"{label[channel]}: works")
+                verdicts.append(f"{channel.key_label}: works")
             except OctopodsAuthError as error:
                 all_ok = False
-                verdicts.append(f"{label[channel]}: rejected ({error.message})")
+                verdicts.append(f"{channel.key_label}: rejected ({error.message})")
             except OctopodsError as error:
                 all_ok = False
-                verdicts.append(f"{label[channel]}: could not be checked ({error.message})")
-        missing = [label[channel] for channel in Channel if channel not in channels]
-        verdicts.extend(f"{name}: not set" for name in missing)
+                verdicts.append(f"{channel.key_label}: could not be checked ({error.message})")
+        verdicts.extend(f"{channel.key_label}: not set" for channel in Channel if channel not in channels)
         return all_ok, f"{settings.base_url} - " + "; ".join(verdicts)
 
 
@@ -370,28 +337,42 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
     """
     The async twin of :class:`OctopodsHook`, for triggers.
 
-    Requests go through the process-wide shared aiohttp session of their base URL (see
-    :mod:`~airflow_provider_octopods.hooks._shared_session`), under the same
-    :class:`~airflow_provider_octopods.api.RetryPolicy` except that 429s are waited out without
-    counting as failures: a trigger's own deadline bounds that wait. The connection is read through
-    common-compat's async path, never with a blocking call inside the event loop.
+    Requests go through the :class:`~airflow_provider_octopods.hooks.triggerer_client.TriggererClient`
+    of the running event loop: its shared aiohttp session of the base URL, its throttle of the key,
+    its cached connection settings. They run under the same
+    :class:`~airflow_provider_octopods.api.RetryPolicy` as the sync hook, except that 429s are waited
+    out without counting as failures: a trigger's own deadline bounds that wait. The connection is
+    read through common-compat's async path, never with a blocking call inside the event loop.
 
     :param octopods_conn_id: The ``octopods`` connection.
+    :param client: The shared client to use; by default the one of the running event loop.
     """
 
     def __init__(
-        self, *, octopods_conn_id: str = _OctopodsConnectionMixin.default_conn_name, **kwargs: Any
+        self,
+        *,
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
+        client: TriggererClient | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.octopods_conn_id = self._check_conn_id(octopods_conn_id)
+        self.octopods_conn_id = api.validate_conn_id(octopods_conn_id)
+        self._client = client
         self._settings: api.ConnectionSettings | None = None
 
-    async def get_settings(self) -> api.ConnectionSettings:
-        """The connection, validated; shared with the other triggers of this event loop for 30 s."""
-        if self._settings is None:
-            from airflow_provider_octopods.hooks._shared_session import shared_settings
+    @property
+    def client(self) -> TriggererClient:
+        """The shared client: the one given, else the running event loop's."""
+        if self._client is None:
+            from airflow_provider_octopods.hooks.triggerer_client import TriggererClient
 
-            self._settings = await shared_settings(self.octopods_conn_id, self._load_settings)
+            self._client = TriggererClient.current()
+        return self._client
+
+    async def get_settings(self) -> api.ConnectionSettings:
+        """The connection, validated; shared with the other triggers of this event loop for a while."""
+        if self._settings is None:
+            self._settings = await self.client.settings(self.octopods_conn_id, self._load_settings)
         return self._settings
 
     async def _load_settings(self) -> api.ConnectionSettings:
@@ -404,20 +385,30 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
             raise self._missing_connection() from None
         return self._settings_from(conn, await get_async_extra_dejson(conn))
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SharedSession]:
+        """Borrow the shared session of this connection's base URL for the ``with`` block."""
+        settings = await self.get_settings()
+        async with self.client.session(settings.base_url) as shared:
+            yield shared
+
     async def call(
         self, shared: SharedSession, request: api.ApiRequest, *, policy: api.RetryPolicy | None = None
     ) -> Any:
         """
         Send ``request`` on the borrowed session under the retry policy; return the parsed result.
 
-        Nearly every poll succeeds at once, so the first attempt runs on its own; only a failure the
+        **The fast path.** The first attempt runs on its own, outside tenacity: nearly every poll
+        succeeds at once, and a thousand waits poll all the time, so building a retry loop for each
+        would be spent in vain (``bench/triggerer_fleet.py --candidate`` with every call through
+        tenacity: 0.46 ms of CPU per poll instead of 0.36 ms, for 1,000 waits). Only a failure the
         policy retries builds the tenacity loop, into which that failure is replayed as its first
         attempt, so counting, waits and log lines are exactly those of the loop.
         """
         settings = await self.get_settings()
         key = settings.key_for(request.channel)
         try:
-            return await self._attempt(shared, request, key, settings.timeout)
+            return await self._attempt(shared, request, key, settings)
         except OctopodsError as error:
             policy = policy or api.RetryPolicy(max_retries=settings.max_retries, max_rate_limit_wait=None)
             if not policy.is_retryable(error, request):
@@ -426,22 +417,24 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
 
         import tenacity
 
+        from airflow_provider_octopods.api.retrying import tenacity_kwargs
+
         async for attempt in tenacity.AsyncRetrying(
-            **policy.tenacity_kwargs(request, on_retry=self._log_retry(request, policy.max_retries))
+            **tenacity_kwargs(policy, request, on_retry=self._log_retry(request, policy.max_retries))
         ):
             with attempt:
                 if replay:
                     raise replay.pop()
-                return await self._attempt(shared, request, key, settings.timeout)
+                return await self._attempt(shared, request, key, settings)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     async def _attempt(
-        self, shared: SharedSession, request: api.ApiRequest, key: str, request_timeout: float
+        self, shared: SharedSession, request: api.ApiRequest, key: str, settings: api.ConnectionSettings
     ) -> Any:
         """One request through the key's throttle, parsed; a 429 slows the whole key down."""
-        throttle = shared.throttle(key)
+        throttle = shared.throttle(settings.fingerprint_for(request.channel))
         async with throttle.slot():
-            response = await self._transport(shared, request, key, request_timeout=request_timeout)
+            response = await self._transport(shared, request, key, request_timeout=settings.timeout)
         try:
             result = api.parse_response(request, response)
         except OctopodsRateLimitError as error:

@@ -11,6 +11,8 @@ from airflow.providers.common.compat.notifier import BaseNotifier
 from airflow_provider_octopods import api
 from airflow_provider_octopods.exceptions import OctopodsValidationError
 from airflow_provider_octopods.models import Channel
+from airflow_provider_octopods.utils.phones import redact_phone
+from airflow_provider_octopods.utils.templating import is_templated
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -59,7 +61,7 @@ class OctopodsNotifier(BaseNotifier):
         channel: str = "sms",
         template_id: int | str | None = None,
         message_variables: list[Any] | dict[str, Any] | None = None,
-        octopods_conn_id: str = "octopods_default",
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
     ) -> None:
         super().__init__()
         self.destination_phones = destination_phones
@@ -73,7 +75,7 @@ class OctopodsNotifier(BaseNotifier):
         self.template_id = template_id
         self.message_variables = message_variables
         self.octopods_conn_id = octopods_conn_id
-        if "{{" not in str(destination_phones) and "{%" not in str(destination_phones):
+        if not is_templated(destination_phones):
             api.validate_phones(destination_phones)  # templated recipients are checked when rendered
 
     @cached_property
@@ -106,10 +108,10 @@ class OctopodsNotifier(BaseNotifier):
             try:
                 result = self.hook.call(request)
             except Exception as error:
-                self.log.error("Octopods notification to ***%s failed: %s", phone[-4:], error)
+                self.log.error("Octopods notification to %s failed: %s", redact_phone(phone), error)
             else:
                 self.log.info(
-                    "Octopods notification sent to ***%s as message %s.", phone[-4:], result.message_id
+                    "Octopods notification sent to %s as message %s.", redact_phone(phone), result.message_id
                 )
 
     def _request(self, phone: str) -> api.ApiRequest:

@@ -18,6 +18,8 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_octopods.version_compat import HAS_TASK_STATE_STORE
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -66,7 +68,11 @@ class TaskStateStoreLedger:
 
 
 class VariableLedger:
-    """Airflow < 3.3: an Airflow Variable per task instance, removed once the send is complete."""
+    """
+    Airflow < 3.3: an Airflow Variable per task instance, removed once the send is complete.
+
+    Goes when the minimum Airflow is 3.3 (``version_compat.HAS_TASK_STATE_STORE``).
+    """
 
     where = "an Airflow Variable"
 
@@ -117,7 +123,7 @@ def _variable_name(context: Context) -> str:
 
 def ledger_for(context: Context) -> SendLedger:
     """The task state store where the running Airflow has one, else a Variable."""
-    store = context.get("task_state_store")
+    store = context.get("task_state_store") if HAS_TASK_STATE_STORE else None
     if store is not None:
         return TaskStateStoreLedger(store)
     return VariableLedger(_variable_name(context))

@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_octopods import api
 from airflow_provider_octopods.exceptions import OctopodsTruncatedExportError, OctopodsValidationError
 from airflow_provider_octopods.models import SentMessage, format_timestamp
+from airflow_provider_octopods.utils.templating import is_templated
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
@@ -108,7 +109,7 @@ class ExportSentMessagesOperator(BaseOperator):
         start: str | dt.datetime | None = None,
         end: str | dt.datetime | None = None,
         storage_conn_id: str | None = None,
-        octopods_conn_id: str = "octopods_default",
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
         on_truncation: str = "warn",
         mask_pii: bool = False,
         **kwargs: Any,
@@ -131,7 +132,7 @@ class ExportSentMessagesOperator(BaseOperator):
                 f"Invalid `mask_pii`: expected True or False, got {mask_pii!r}.", parameter="mask_pii"
             )
         self.mask_pii = mask_pii
-        if isinstance(file_format, str) and "{{" not in file_format:
+        if not is_templated(file_format):
             self._checked_format()
 
     @cached_property

@@ -21,6 +21,8 @@ from airflow_provider_octopods.exceptions import (
     OctopodsValidationError,
 )
 from airflow_provider_octopods.models import Channel, SendResult, format_timestamp
+from airflow_provider_octopods.utils.phones import redact_phone
+from airflow_provider_octopods.utils.templating import is_templated
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -72,7 +74,7 @@ class _SendOperator(BaseOperator):
         destination_phone: str,
         open_intercom_conversation: bool = False,
         intercom_teammate_id: str | None = None,
-        octopods_conn_id: str = "octopods_default",
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
         multiple_outputs: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -136,7 +138,7 @@ class _SendOperator(BaseOperator):
             }
         )
         ledger.done()
-        self.log.info("Sent %s message %s to %s.", self.channel.value, result.message_id, _redact(phone))
+        self.log.info("Sent %s message %s to %s.", self.channel.value, result.message_id, redact_phone(phone))
         return result.to_dict()
 
     def _recover(self, previous: dict[str, Any], ledger: SendLedger) -> SendResult | None:
@@ -148,20 +150,15 @@ class _SendOperator(BaseOperator):
                 "An earlier try already sent %s message %s to %s (recorded in %s); not sending again.",
                 self.channel.value,
                 result.get("message_id"),
-                _redact(phone),
+                redact_phone(phone),
                 ledger.where,
             )
             ledger.done()
-            return SendResult(
-                message_id=int(result["message_id"]),
-                channel=self.channel,
-                request_id=result.get("request_id"),
-                channel_message_id=result.get("channel_message_id"),
-            )
+            return SendResult.from_dict({**result, "channel": self.channel.value})
         started = api.parse_timestamp(previous.get("started_at"))
         if self.channel is Channel.SMS:
             raise OctopodsSendOutcomeUnknown(
-                f"An earlier try of this task started sending an SMS to {_redact(phone)} at "
+                f"An earlier try of this task started sending an SMS to {redact_phone(phone)} at "
                 f"{format_timestamp(started)} and its outcome is unknown (the request may have reached "
                 "Octopods). Octopods offers no SMS listing to check it, so this task does not send "
                 "blindly. Check whether the SMS arrived: if it did, mark this task as success; if not, "
@@ -172,7 +169,7 @@ class _SendOperator(BaseOperator):
             self.log.warning(
                 "An earlier try's WhatsApp send to %s (started %s) left no trace in the sent-message "
                 "listing; sending now.",
-                _redact(phone),
+                redact_phone(phone),
                 format_timestamp(started),
             )
             return None
@@ -245,7 +242,7 @@ class SendWhatsAppTemplateOperator(_SendOperator):
         header_attachment_url: str | None = None,
         open_intercom_conversation: bool = False,
         intercom_teammate_id: str | None = None,
-        octopods_conn_id: str = "octopods_default",
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -306,7 +303,7 @@ class SendSmsOperator(_SendOperator):
         destination_user_name: str | None = None,
         open_intercom_conversation: bool = False,
         intercom_teammate_id: str | None = None,
-        octopods_conn_id: str = "octopods_default",
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -330,17 +327,6 @@ class SendSmsOperator(_SendOperator):
         )
 
 
-def _is_template(value: object) -> bool:
-    """Whether ``value`` is (or contains) something only known at run time."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, list | tuple):
-        return any(_is_template(item) for item in value)
-    if isinstance(value, dict):
-        return any(_is_template(item) for item in value.values())
-    return not isinstance(value, int | float | bool | type(None))
-
-
 _FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "template_id": api.validate_template_id,
     "destination_phone": api.validate_phone,
@@ -356,10 +342,5 @@ _FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
 def _validate_literals(operator: _SendOperator) -> None:
     """Refuse bad literal arguments when the DAG is parsed; templated ones are checked at run time."""
     for name, check in _FIELD_CHECKS.items():
-        if hasattr(operator, name) and not _is_template(value := getattr(operator, name)):
+        if hasattr(operator, name) and not is_templated(value := getattr(operator, name)):
             check(value, name)
-
-
-def _redact(phone: str) -> str:
-    """Phone numbers in logs keep only their last digits."""
-    return f"***{phone[-4:]}" if len(phone) > 4 else "***"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +24,13 @@ from airflow_provider_octopods.delivery import (
     describe_pending,
     judge,
     outcome_of,
-    statuses_from_results,
     unknown_recheck_after,
     validate_allowed_failures,
     validate_target,
 )
 from airflow_provider_octopods.exceptions import OctopodsError, OctopodsRateLimitError
-from airflow_provider_octopods.models import DeliveryStatus
+from airflow_provider_octopods.models import DeliveryStatus, MessageStatus
+from airflow_provider_octopods.utils.templating import is_templated
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_octopods.hooks.octopods import OctopodsHook
-    from airflow_provider_octopods.models import Channel, MessageStatus
+    from airflow_provider_octopods.models import Channel
 
 __all__ = ["MessageDeliverySensor"]
 
@@ -46,16 +47,33 @@ __all__ = ["MessageDeliverySensor"]
 BACKSTOP_GRACE_SECONDS = 120.0
 
 
+@dataclass
+class _PokeState:
+    """
+    What poke mode remembers between the pokes of one try (reschedule mode starts afresh each time).
+
+    :param latest: The latest status of each message; a settled one is never polled again.
+    :param recheck_at: When an UNKNOWN message may be polled again (the docs ask for 10 to 30 s).
+    :param rate_limited_until: When the key may be used again after a long 429.
+    """
+
+    latest: dict[int, MessageStatus] = field(default_factory=dict)
+    recheck_at: dict[int, float] = field(default_factory=dict)
+    rate_limited_until: float = 0.0
+
+
 class MessageDeliverySensor(BaseSensorOperator):
     """
     Wait until Octopods reports one message, or every message of a list, delivered (or read).
 
-    Deferrable by default, the way the best official providers do it: the sensor checks once on the
-    worker, returns at once if the messages are already there, and otherwise hands the wait to a
+    Deferrable by default: the sensor checks once on the worker, returns at once if the messages
+    are already there, and otherwise hands the wait to a
     :class:`~airflow_provider_octopods.triggers.delivery.MessageDeliveryTrigger` in the triggerer, so
-    no worker slot is held. The trigger carries an absolute deadline computed here from ``timeout``:
-    triggerer restarts never extend the wait. ``deferrable=False`` keeps the classic poke or
-    reschedule modes, with the same decision logic through the sync hook.
+    no worker slot is held. (The official providers default ``deferrable`` to the
+    ``[operators] default_deferrable`` setting, which is off unless set; a delivery wait can last
+    hours, so this sensor defers unless told not to.) The trigger carries an absolute deadline
+    computed here from ``timeout``: triggerer restarts never extend the wait. ``deferrable=False``
+    keeps the classic poke or reschedule modes, with the same decision logic through the sync hook.
 
     Reached means at or past the target: DELIVERED is reached by DELIVERED, READ or DELETED (only a
     delivered message can be deleted); READ only by READ. FAILED and UNDELIVERED fail the task with
@@ -88,7 +106,7 @@ class MessageDeliverySensor(BaseSensorOperator):
         channel: str = "whatsapp",
         target_status: str = "DELIVERED",
         allowed_failures: int = 0,
-        octopods_conn_id: str = "octopods_default",
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
         deferrable: bool = True,
         poke_interval: float = 30.0,
         **kwargs: Any,
@@ -100,12 +118,13 @@ class MessageDeliverySensor(BaseSensorOperator):
         self.allowed_failures = validate_allowed_failures(allowed_failures)
         self.octopods_conn_id = octopods_conn_id
         self.deferrable = deferrable
+        self._poke_state = _PokeState()
         # Fail at DAG parse time for what is already known; templated values are checked at run time.
-        if _is_literal(channel):
+        if not is_templated(channel):
             checked = api.validate_channel(channel)
-            if _is_literal(target_status):
+            if not is_templated(target_status):
                 validate_target(target_status, checked)
-        if _is_literal(message_id):
+        if not is_templated(message_id):
             api.parse_message_ids(message_id)
 
     @cached_property
@@ -188,7 +207,7 @@ class MessageDeliverySensor(BaseSensorOperator):
                 f"The wait for Octopods delivery hit Airflow's deferral timeout ({error}) after "
                 f"the sensor's timeout of {self.timeout:g} s."
             )
-            if self.soft_fail or getattr(self, "never_fail", False):
+            if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(f"Skipping (soft_fail): {timeout}") from timeout
             raise timeout
         return super().resume_execution(next_method, next_kwargs, context)
@@ -200,8 +219,9 @@ class MessageDeliverySensor(BaseSensorOperator):
         if delivery.status is EventStatus.TIMEOUT:
             raise AirflowSensorTimeout(delivery.message)
         if delivery.status is EventStatus.ERROR:
-            raise delivery.rebuild_error()
-        verdict = judge(ids, statuses_from_results(delivery.results), target, self.allowed_failures)
+            raise delivery.to_exception()
+        statuses = {status.message_id: status for status in map(MessageStatus.from_dict, delivery.results)}
+        verdict = judge(ids, statuses, target, self.allowed_failures)
         if delivery.status is EventStatus.FAILURE and not verdict.too_many_failures:
             raise OctopodsError(f"The trigger reported a failure its results do not show: {delivery.message}")
         if delivery.status is EventStatus.SUCCESS and not verdict.succeeded:
@@ -213,7 +233,7 @@ class MessageDeliverySensor(BaseSensorOperator):
         """Raise for too many failures, or return the settled statuses in the order of ``ids``."""
         if verdict.too_many_failures:
             error = verdict.to_exception()
-            if self.soft_fail or getattr(self, "never_fail", False):
+            if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(f"Skipping (soft_fail): {error}") from error
             raise error
         settled = {status.message_id: status for status in verdict.reached + verdict.failed}
@@ -224,26 +244,25 @@ class MessageDeliverySensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         ids, single, channel, target = self._resolved()
-        # Kept across the pokes of one poke-mode try (reschedule mode starts afresh each time).
-        latest: dict[int, MessageStatus] = self.__dict__.setdefault("_latest", {})
-        recheck_at: dict[int, float] = self.__dict__.setdefault("_recheck_at", {})
+        state = self._poke_state
+        latest = state.latest
         for message_id in ids:
             seen = latest.get(message_id)
             if seen is not None and outcome_of(seen.status, target) is not Outcome.PENDING:
                 continue  # settled: never polled again
-            not_before = max(recheck_at.get(message_id, 0.0), self.__dict__.get("_rate_limited_until", 0.0))
+            not_before = max(state.recheck_at.get(message_id, 0.0), state.rate_limited_until)
             if time.time() < not_before:
                 continue  # re-checked later: after UNKNOWN (the docs ask for 10 to 30 s), or a 429
             try:
                 status = self.hook.get_message_status(message_id, channel.value)
             except OctopodsRateLimitError as error:
                 # A longer wait than the hook sits out in place: keep waiting, ask again at the retry time.
-                self.__dict__["_rate_limited_until"] = error.retry_at.timestamp()
+                state.rate_limited_until = error.retry_at.timestamp()
                 self.log.warning("%s Poking again after that.", error)
                 break
             latest[message_id] = status
             if status.status is DeliveryStatus.UNKNOWN:
-                recheck_at[message_id] = time.time() + unknown_recheck_after(self.poke_interval)
+                state.recheck_at[message_id] = time.time() + unknown_recheck_after(self.poke_interval)
         statuses = {message_id: latest[message_id] for message_id in ids if message_id in latest}
         verdict = judge(ids, statuses, target, self.allowed_failures)
         if not verdict.done:
@@ -258,14 +277,3 @@ class MessageDeliverySensor(BaseSensorOperator):
         if verdict.too_many_failures:
             raise verdict.to_exception()
         return PokeReturnValue(is_done=True, xcom_value=self._finish(verdict, ids, single))
-
-
-def _is_literal(value: object) -> bool:
-    """True for plain values (validated now), False for templates and XCom references."""
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, int):
-        return True
-    if isinstance(value, list | tuple):
-        return all(isinstance(item, int | str) and _is_literal(item) for item in value)
-    return False

@@ -2,9 +2,9 @@
 
 The Octopods articles disagree on response shapes, status casing, how ``failure_reason`` looks,
 404 vs 400 for unknown ids, timestamp precision and what an empty listing returns (D2-D11, D27,
-D29). A :class:`Profile` picks one answer for each; the default reproduces the two articles the
-project started from (14823959 status, 14823960 listing). A profile is set per server (CLI flags,
-admin API) and can be overridden per request with the header
+D29 in docs/octopods-api-notes.md). A :class:`Profile` picks one answer for each; the default
+reproduces the two articles the project started from (14823959 status, 14823960 listing). A
+profile is set per server (CLI flags, admin API) and can be overridden per request with the header
 ``X-Octopods-Sim-Profile: key=value,key=value``, so one server can serve every variant at once.
 """
 

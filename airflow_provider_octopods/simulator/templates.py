@@ -2,7 +2,7 @@
 
 Templates have placeholders ``{{1}}``, ``{{2}}``, ... in up to four places (header text, body,
 footer, URL buttons). The docs describe three shapes for ``message_variables`` and the simulator
-accepts all of them (D15):
+accepts all of them (D15 in docs/octopods-api-notes.md):
 
 * a flat array — body values in order; refused with error 9 when the template has placeholders
   outside the body;

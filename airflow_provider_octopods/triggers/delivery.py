@@ -22,14 +22,14 @@ from airflow_provider_octopods.delivery import (
     validate_allowed_failures,
     validate_target,
 )
-from airflow_provider_octopods.exceptions import OctopodsError, OctopodsValidationError
+from airflow_provider_octopods.exceptions import OctopodsError
 from airflow_provider_octopods.models import DeliveryStatus, MessageStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_provider_octopods.hooks._shared_session import SharedSession
     from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
+    from airflow_provider_octopods.hooks.triggerer_client import SharedSession
 
 __all__ = ["MessageDeliveryTrigger"]
 
@@ -73,7 +73,7 @@ class MessageDeliveryTrigger(BaseTrigger):
         channel: str = "whatsapp",
         target_status: str = "DELIVERED",
         allowed_failures: int = 0,
-        octopods_conn_id: str = "octopods_default",
+        octopods_conn_id: str = api.DEFAULT_CONN_ID,
         poll_interval: float = 30.0,
         first_poll_after: float = 3.0,
         max_in_flight: int = 16,
@@ -83,21 +83,13 @@ class MessageDeliveryTrigger(BaseTrigger):
         self.channel = api.validate_channel(channel)
         self.target_status = validate_target(target_status, self.channel)
         self.allowed_failures = validate_allowed_failures(allowed_failures)
-        if not isinstance(octopods_conn_id, str) or not octopods_conn_id:
-            raise OctopodsValidationError(
-                f"Invalid `octopods_conn_id`: expected a connection id, got {octopods_conn_id!r}.",
-                parameter="octopods_conn_id",
-            )
-        self.octopods_conn_id = octopods_conn_id
-        self.deadline = _number(deadline, "deadline", minimum=0.0)
-        self.poll_interval = _number(poll_interval, "poll_interval", minimum=0.0, inclusive=False)
-        self.first_poll_after = _number(first_poll_after, "first_poll_after", minimum=0.0)
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
-            raise OctopodsValidationError(
-                f"Invalid `max_in_flight`: expected a positive integer, got {max_in_flight!r}.",
-                parameter="max_in_flight",
-            )
-        self.max_in_flight = max_in_flight
+        self.octopods_conn_id = api.validate_conn_id(octopods_conn_id)
+        self.deadline = api.validate_seconds(deadline, "deadline")
+        self.poll_interval = api.validate_seconds(poll_interval, "poll_interval", inclusive=False)
+        self.first_poll_after = api.validate_seconds(first_poll_after, "first_poll_after")
+        self.max_in_flight = api.validate_count(
+            max_in_flight, "max_in_flight", minimum=1, what="a number of concurrent requests"
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -119,18 +111,17 @@ class MessageDeliveryTrigger(BaseTrigger):
         try:
             event = await self._wait()
         except OctopodsError as error:
-            event = DeliveryEvent(EventStatus.ERROR, error.message, error=DeliveryEvent.describe_error(error))
+            event = DeliveryEvent(EventStatus.ERROR, error.message, error=error.to_event())
         except Exception as error:  # a bug must end the wait with an event, not kill the triggerer loop
             self.log.exception("Unexpected error while waiting for Octopods messages")
             event = DeliveryEvent(
                 EventStatus.ERROR,
                 f"Unexpected {type(error).__name__} while waiting for delivery.",
-                error=DeliveryEvent.describe_error(error),
+                error={"type": type(error).__name__},  # not one of ours: raised as an OctopodsError
             )
         yield TriggerEvent(event.to_payload())
 
     async def _wait(self) -> DeliveryEvent:
-        from airflow_provider_octopods.hooks._shared_session import shared_session
         from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
 
         hook = OctopodsAsyncHook(octopods_conn_id=self.octopods_conn_id)
@@ -140,7 +131,7 @@ class MessageDeliveryTrigger(BaseTrigger):
         remaining = self.deadline - time.time()
         if remaining <= 0:
             return self._timeout_event(statuses)
-        async with shared_session(settings.base_url) as shared:
+        async with hook.session() as shared:
             try:
                 async with asyncio.timeout(remaining):
                     verdict = await self._poll_until_settled(hook, shared, statuses)
@@ -247,16 +238,3 @@ class MessageDeliveryTrigger(BaseTrigger):
             results=self._results(statuses),
             pending=verdict.pending,
         )
-
-
-def _number(value: object, parameter: str, *, minimum: float, inclusive: bool = True) -> float:
-    """A finite number of seconds (or epoch seconds) at or above ``minimum``."""
-    valid = isinstance(value, int | float) and not isinstance(value, bool) and value == value
-    if valid and value not in (float("inf"), float("-inf")):
-        number = float(value)  # type: ignore[arg-type]
-        if number > minimum or (inclusive and number == minimum):
-            return number
-    bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
-    raise OctopodsValidationError(
-        f"Invalid `{parameter}`: expected a number of seconds, {bound}, got {value!r}.", parameter=parameter
-    )

@@ -1,6 +1,7 @@
 """
 Every response body the Octopods docs print, verbatim (the invalid-JSON legacy examples included),
-with what the provider must make of it. Article ids refer to docs.octopods.io (see octopods-api.md).
+with what the provider must make of it. Article ids refer to docs.octopods.io (listed in
+docs/octopods-api-notes.md).
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ from airflow_provider_octopods.exceptions import (
     OctopodsServerError,
     OctopodsValidationError,
 )
-from airflow_provider_octopods.hooks import _shared_session
-from airflow_provider_octopods.hooks._shared_session import shared_session
+from airflow_provider_octopods.hooks import triggerer_client
 from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
+from airflow_provider_octopods.hooks.triggerer_client import TriggererClient
+from airflow_provider_octopods.models import Channel
 from tests.data.doc_responses import DOC_RESPONSES, DocResponse
 from tests.keys import CHANNEL_KEY, WHATSAPP_KEY, connection_json
 
@@ -33,7 +34,7 @@ async def test_every_documented_status_response(octopods_conn: CannedServer, doc
     channel = doc.endpoint.split(".")[0]
     octopods_conn.add("GET", f"/api/v1/{channel}/messages/{doc.message_id}", doc.status, doc.body)
     hook = OctopodsAsyncHook()
-    async with shared_session((await hook.get_settings()).base_url) as shared:
+    async with hook.session() as shared:
         if isinstance(doc.expected, type):
             with pytest.raises(doc.expected):
                 await hook.get_message_status(shared, doc.message_id, channel)
@@ -51,7 +52,7 @@ async def test_same_retry_policy_as_the_sync_hook(octopods_conn: CannedServer, n
     octopods_conn.add("GET", path, 200, b"<html>", headers={"Content-Type": "text/html"})
     octopods_conn.add("GET", path, 200, {"status": "delivered"})
     hook = OctopodsAsyncHook()
-    async with shared_session((await hook.get_settings()).base_url) as shared:
+    async with hook.session() as shared:
         assert (await hook.get_message_status(shared, 5)).status == "DELIVERED"
     assert len(octopods_conn.requests) == 3
 
@@ -60,7 +61,7 @@ async def test_same_retry_policy_as_the_sync_hook(octopods_conn: CannedServer, n
 async def test_gives_up_after_max_retries(octopods_conn: CannedServer, no_backoff: None) -> None:
     octopods_conn.add("GET", "/api/v1/whatsapp/messages/5", 500, {"error": "down"})
     hook = OctopodsAsyncHook()
-    async with shared_session((await hook.get_settings()).base_url) as shared:
+    async with hook.session() as shared:
         with pytest.raises(OctopodsServerError):
             await hook.get_message_status(shared, 5)
     assert len(octopods_conn.requests) == 4
@@ -76,7 +77,7 @@ async def test_permanent_errors_are_not_retried(
 ) -> None:
     octopods_conn.add("GET", "/api/v1/whatsapp/messages/5", status, body)
     hook = OctopodsAsyncHook()
-    async with shared_session((await hook.get_settings()).base_url) as shared:
+    async with hook.session() as shared:
         with pytest.raises(error):
             await hook.get_message_status(shared, 5)
     assert len(octopods_conn.requests) == 1
@@ -93,7 +94,7 @@ async def test_dropped_connections_and_timeouts(
     canned.add("GET", "/api/v1/whatsapp/messages/1", drop=True)
     canned.add("GET", "/api/v1/whatsapp/messages/2", 200, {"status": "SENT"}, delay=1)
     hook = OctopodsAsyncHook()
-    async with shared_session((await hook.get_settings()).base_url) as shared:
+    async with hook.session() as shared:
         with pytest.raises(OctopodsConnectionError, match="broke"):
             await hook.get_message_status(shared, 1)
         with pytest.raises(OctopodsConnectionError, match=r"no answer within 0\.2 s"):
@@ -108,7 +109,7 @@ async def test_missing_key_fails_before_any_request(
         "AIRFLOW_CONN_OCTOPODS_DEFAULT", connection_json(canned.base_url, whatsapp_api_key=WHATSAPP_KEY)
     )
     hook = OctopodsAsyncHook()
-    async with shared_session((await hook.get_settings()).base_url) as shared:
+    async with hook.session() as shared:
         with pytest.raises(OctopodsValidationError, match="channel_api_key"):
             await hook.get_message_status(shared, 1, "sms")
     assert canned.requests == []
@@ -124,15 +125,15 @@ async def test_one_shared_session_per_loop_and_base_url_reference_counted(
     base_url = (await hook.get_settings()).base_url
 
     async def wait(message_id: int) -> None:
-        async with shared_session(base_url) as shared:
+        async with TriggererClient.current().session(base_url) as shared:
             await hook.get_message_status(shared, message_id)
-            assert _shared_session.open_sessions() == 1
+            assert TriggererClient.current().open_sessions() == 1
 
     await asyncio.gather(*(wait(message_id) for message_id in range(1, 201)))
-    assert _shared_session.open_sessions() == 0  # closed with its last user
+    assert TriggererClient.current().open_sessions() == 0  # closed with its last user
     connections = {request.peer for request in octopods_conn.requests}
     assert len(octopods_conn.requests) == 200
-    assert len(connections) <= _shared_session.CONNECTION_LIMIT
+    assert len(connections) <= triggerer_client.CONNECTION_LIMIT
 
 
 @pytest.mark.asyncio
@@ -144,7 +145,7 @@ async def test_a_429_pauses_every_request_of_that_key(octopods_conn: CannedServe
     octopods_conn.add("GET", "/api/v1/whatsapp/messages/2", 200, {"status": "SENT"})
     octopods_conn.add("GET", "/api/v1/sms/messages/3", 200, {"status": "SENT"})
     hook = OctopodsAsyncHook()
-    async with shared_session((await hook.get_settings()).base_url) as shared:
+    async with hook.session() as shared:
         first = asyncio.create_task(hook.get_message_status(shared, 1))
         await asyncio.sleep(0.2)  # the 429 has arrived; the WhatsApp key is now paused
         started = time.monotonic()
@@ -229,4 +230,21 @@ def test_the_environments_proxy_is_read_once_per_session(
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    assert _shared_session.proxy_for(base_url) == expected
+    assert triggerer_client.proxy_for(base_url) == expected
+
+
+@pytest.mark.asyncio
+async def test_shared_state_is_keyed_by_key_fingerprints_never_by_keys(octopods_conn: CannedServer) -> None:
+    """The client's docstring promises it: no shared map is keyed by (or caches) a raw API key."""
+    from airflow_provider_octopods import api
+
+    octopods_conn.add("GET", "/api/v1/whatsapp/messages/1", 200, {"status": "SENT"})
+    hook = OctopodsAsyncHook()
+    async with hook.session() as shared:
+        await hook.get_message_status(shared, 1)
+        assert list(shared.throttles) == [api.key_fingerprint(WHATSAPP_KEY)]
+        assert WHATSAPP_KEY not in repr(shared.throttles)
+    assert not hasattr(api.key_fingerprint, "cache_info")  # no process-wide memo of keys
+    settings = await hook.get_settings()
+    assert WHATSAPP_KEY not in repr(settings)
+    assert settings.fingerprint_for(Channel.WHATSAPP) == api.key_fingerprint(WHATSAPP_KEY)

@@ -14,8 +14,8 @@ from airflow_provider_octopods.exceptions import (
     OctopodsValidationError,
 )
 from airflow_provider_octopods.notifications.octopods import OctopodsNotifier
-from airflow_provider_octopods.operators import send as send_module
 from airflow_provider_octopods.operators.send import SendSmsOperator, SendWhatsAppTemplateOperator
+from airflow_provider_octopods.utils.phones import redact_phone
 
 if TYPE_CHECKING:
     from tests.canned_server import CannedServer
@@ -246,7 +246,7 @@ def test_ambiguous_failures_keep_the_record_refusals_clear_it(
 
 
 def test_phone_numbers_are_redacted_in_logs() -> None:
-    assert send_module._redact("+14155552671") == "***2671"
+    assert redact_phone("+14155552671") == "***2671"
 
 
 # -- notifier -----------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def request_for(endpoint: str) -> api.ApiRequest:
 @st.composite
 def mutated(draw: st.DrawFn) -> Any:
     """A documented body with fields deleted, retyped or replaced, at any depth."""
-    body = json.loads(api._without_trailing_commas(draw(documented_bodies)))
+    body = json.loads(api.without_trailing_commas(draw(documented_bodies)))
 
     def mutate(node: Any, depth: int) -> Any:
         if isinstance(node, dict):

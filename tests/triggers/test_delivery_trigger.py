@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_octopods.hooks import _shared_session
+from airflow_provider_octopods.hooks.triggerer_client import TriggererClient
 from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
 from tests.data.doc_responses import WA_STATUS_UNIFIED
 from tests.keys import assert_no_key
@@ -300,11 +300,11 @@ async def test_cancellation_propagates_and_releases_the_session(octopods_conn: C
     statuses(octopods_conn, 101, "SENT")
     task = asyncio.create_task(make().run().__anext__())
     await asyncio.sleep(0.3)
-    assert _shared_session.open_sessions() == 1
+    assert TriggererClient.current().open_sessions() == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _shared_session.open_sessions() == 0
+    assert TriggererClient.current().open_sessions() == 0
 
 
 @pytest.mark.asyncio

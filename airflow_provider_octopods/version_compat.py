@@ -1,0 +1,52 @@
+"""
+What differs between the Airflow versions this provider supports, in one place.
+
+Each workaround for an older Airflow is a named flag, used where the code branches on it, with the
+version at which it (and the code behind it) can go. Like the official providers' own
+``version_compat`` modules, this reads the installed version from package metadata, without
+importing Airflow, so it is cheap at DAG parse time.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+
+def _release(version: str) -> tuple[int, int, int]:
+    """The numeric release of a PEP 440 version: ``"3.1.0rc1"`` -> ``(3, 1, 0)``."""
+    parts: list[int] = []
+    for piece in version.split(".")[:3]:
+        digits = ""
+        for char in piece:
+            if not char.isdigit():
+                break
+            digits += char
+        parts.append(int(digits) if digits else 0)
+    while len(parts) < 3:
+        parts.append(0)
+    return parts[0], parts[1], parts[2]
+
+
+def installed_airflow_version() -> tuple[int, int, int] | None:
+    """The installed Airflow's release, or None without Airflow (the simulator runs without it)."""
+    try:
+        return _release(metadata.version("apache-airflow"))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+AIRFLOW_VERSION = installed_airflow_version() or (0, 0, 0)
+AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0, 0)
+AIRFLOW_V_3_1_PLUS = AIRFLOW_VERSION >= (3, 1, 0)
+AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2, 0)
+AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3, 0)
+
+#: Airflow 3.3 gives each task instance a task state store; before it, the send ledger (the record
+#: that keeps a retried send from sending twice) is an Airflow Variable per task instance.
+#: Goes with ``VariableLedger`` when the minimum Airflow is 3.3.
+HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
+
+#: Airflow 3.2 reads the connection form from the provider info's ``conn-fields``; before it, the UI
+#: builds the form from the hook's wtforms widgets. Goes with
+#: ``OctopodsHook.get_connection_form_widgets`` / ``get_ui_field_behaviour`` when the minimum is 3.2.
+LEGACY_CONNECTION_FORM = not AIRFLOW_V_3_2_PLUS
