@@ -21,9 +21,10 @@ from .core import CORE, SimulatorCore
 from .faults import Fault
 from .keys import KeyFamily
 from .ratelimit import RateLimit
-from .rules import RecipientRule, default_steps, steps_from
-from .state import Entry, Message, ScriptItem
-from .statuses import Channel, Failure, Status
+from .rules import RecipientRule
+from .seeding import failure_from, progression_kwargs
+from .state import Entry, Message
+from .statuses import Channel, Status
 from .templates import Template
 from .validation import is_e164
 
@@ -152,10 +153,6 @@ async def put_timing(request: web.Request) -> web.Response:
     return _ok(core.timing.to_dict())
 
 
-def _failure(data: Mapping[str, Any]) -> Failure | None:
-    return Failure.from_fields(data.get("failure_reason"), data.get("failure_code"))
-
-
 def _add_one(core: SimulatorCore, data: Mapping[str, Any]) -> Message:
     """Seed one message: see docs/simulator.md, "Seeding messages"."""
     if not isinstance(data, Mapping):
@@ -167,35 +164,7 @@ def _add_one(core: SimulatorCore, data: Mapping[str, Any]) -> Message:
     family = KeyFamily.WHATSAPP if channel is Channel.WHATSAPP else KeyFamily.CHANNEL
     owner = str(data["owner"]) if data.get("owner") else core.owner_of(family, data.get("key"))
     created_at = parse_timestamp(data["created_at"]) if data.get("created_at") is not None else None
-    chosen = [name for name in ("script", "steps", "history", "status") if data.get(name) is not None]
-    if len(chosen) > 1:
-        raise AdminError(f"give at most one of script, steps, history, status (got {', '.join(chosen)})")
-    failure = _failure(data)
-    kwargs: dict[str, Any] = {}
-    if data.get("script") is not None:
-        items = [ScriptItem.from_value(v) for v in data["script"]]
-        if not items:
-            raise AdminError("script needs at least one status")
-        kwargs["script"] = items
-    elif data.get("steps") is not None:
-        kwargs["steps"] = steps_from(data["steps"])
-    elif data.get("history") is not None:
-        entries = []
-        for item in data["history"]:
-            entries.append(
-                Entry(Status.parse(str(item["status"])), parse_timestamp(item["at"]), _failure(item))
-            )
-        if not entries:
-            raise AdminError("history needs at least one entry")
-        kwargs["history"] = entries
-    elif data.get("status") is not None:
-        kwargs["status"] = Status.parse(str(data["status"]))
-    else:
-        progression = str(data.get("progression", "rules"))
-        if progression == "default":
-            kwargs["steps"] = default_steps(channel)
-        elif progression != "rules":
-            raise AdminError("progression is 'rules' (recipient rules, the default) or 'default'")
+    kwargs = progression_kwargs(data, channel)
     template_id = data.get("template_id")
     content = data.get("content")
     message = core.create_message(
@@ -206,12 +175,12 @@ def _add_one(core: SimulatorCore, data: Mapping[str, Any]) -> Message:
         created_at=created_at,
         source="admin",
         template_id=int(template_id) if template_id is not None else None,
-        failure=failure,
         open_conversation=bool(data.get("open_intercom_conversation", False)),
         **kwargs,
     )
     if data.get("status") is not None and data.get("status_at") is not None:
-        message.recorded = [Entry(message.recorded[0].status, parse_timestamp(data["status_at"]), failure)]
+        status_at = parse_timestamp(data["status_at"])
+        message.recorded = [Entry(message.recorded[0].status, status_at, kwargs["failure"])]
     return message
 
 
@@ -231,6 +200,11 @@ async def add_messages(request: web.Request) -> web.Response:
         return _ok({"message_ids": ids}, status=201)
     message = _add_one(core, data)
     return _ok({"message_id": message.message_id, "message": message.describe(core.now())}, status=201)
+
+
+async def add_traffic(request: web.Request) -> web.Response:
+    """Other senders' messages on a WhatsApp key over a period: see docs/simulator.md, "Traffic"."""
+    return _ok(_core(request).add_traffic(await _object(request)), status=201)
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -257,7 +231,7 @@ async def set_message_status(request: web.Request) -> web.Response:
     data = await _object(request)
     if "status" not in data:
         raise AdminError("status is required")
-    message.set_status(core.now(), Status.parse(str(data["status"])), _failure(data))
+    message.set_status(core.now(), Status.parse(str(data["status"])), failure_from(data))
     return _ok(message.describe(core.now()))
 
 
@@ -338,10 +312,8 @@ async def delete_fault(request: web.Request) -> web.Response:
 
 async def get_stats(request: web.Request) -> web.Response:
     core = _core(request)
-    snapshot = core.stats_snapshot()
-    if request.query.get("messages", "true").lower() in ("false", "0", "no"):
-        snapshot.pop("messages")
-    return _ok(snapshot)
+    wanted = request.query.get("messages", "true").lower() not in ("false", "0", "no")
+    return _ok(core.stats_snapshot(messages=wanted))
 
 
 async def reset_stats(request: web.Request) -> web.Response:
@@ -429,6 +401,7 @@ def add_admin_routes(app: web.Application) -> None:
         ("GET", "/messages/{message_id}", get_message),
         ("POST", "/messages/{message_id}/hold", hold_message),
         ("POST", "/messages/{message_id}/status", set_message_status),
+        ("POST", "/traffic", add_traffic),
         ("GET", "/keys", get_keys),
         ("POST", "/keys", add_key),
         ("POST", "/keys/rotate", rotate_key),

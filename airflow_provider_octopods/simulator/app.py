@@ -255,10 +255,10 @@ async def _status(request: web.Request, channel: Channel) -> web.Response:
         if channel is Channel.SMS:
             raise bad_request(SmsError.ARGUMENT_MISSING, SMS_MESSAGE_ID_TEXT)
         raise bad_request(WhatsAppError.ARGUMENT_MISSING, "You must supply message_id: a positive integer.")
-    message = core.store.find(message_id, channel, key.owner)
+    now = core.now()
+    message = core.store.find(message_id, channel, key.owner, now)
     if message is None:
         raise _not_found(profile, channel, message_id)
-    now = core.now()
     entry = message.poll(now)
     return json_response(render_status(message, entry, profile, request_id, now))
 
@@ -277,10 +277,10 @@ async def whatsapp_list(request: web.Request) -> web.Response:
         limit = parse_limit(request.query.get("limit"))
     except ValueError as exc:
         raise bad_request(WhatsAppError.ARGUMENT_MISSING, str(exc) + ".") from None
-    messages = core.store.newest(key.owner, Channel.WHATSAPP, limit)
+    now = core.now()
+    messages = core.store.newest(key.owner, Channel.WHATSAPP, limit, now)
     if not messages and profile.empty_listing == "error":
         raise bad_request(WhatsAppError.RESOURCE_NOT_FOUND, "Resource Not Found")
-    now = core.now()
     items = [(m, m.current(now)) for m in messages]
     return json_response(render_listing(items, profile, request_id))
 

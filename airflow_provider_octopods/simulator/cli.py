@@ -106,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="KIND[:VALUE][:key=value,...], e.g. status:503:ratio=0.1, drop:count=2, latency:1.5:method=GET",
     )
+    busy = parser.add_argument_group("traffic from other senders on the WhatsApp key")
+    busy.add_argument(
+        "--traffic",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="RATE[,DURATION[,START]][,key=value,...] or a JSON object, e.g. 0.5,86400,now-86400 or "
+        "count=1600,duration=86400,burst=400:36000:3600 (DURATION 3600 s, START now by default)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
     return parser
 
@@ -133,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         faults=list(args.fault),
         templates=_load_json(args.templates) if args.templates else None,
         rules=_load_json(args.rules) if args.rules else None,
+        traffic=list(args.traffic),
         keepalive_timeout=args.keepalive_timeout,
         backlog=args.backlog,
         public_base_url=args.public_base_url,
@@ -175,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         logger.error("cannot start the Octopods simulator: %s", exc)
         return 1
+    except ValueError as exc:  # start-up state the options describe but cannot build (a traffic key)
+        parser.error(str(exc))
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
         return 0
     return 0

@@ -33,6 +33,13 @@ def _iso(value: str | float | datetime | None) -> str | float | None:
     return value
 
 
+def _burst(burst: Mapping[str, Any]) -> dict[str, Any]:
+    item = dict(burst)
+    if "start" in item:
+        item["start"] = _iso(item["start"])
+    return item
+
+
 class SimulatorAdminClient:
     """Mirror of the ``/_simulator/`` endpoints. ``base_url`` is the simulator's base URL."""
 
@@ -142,6 +149,58 @@ class SimulatorAdminClient:
             if "created_at" in item:
                 item["created_at"] = _iso(item["created_at"])
         return [int(i) for i in self._call("POST", "/messages", {"messages": items})["message_ids"]]
+
+    def add_traffic(
+        self,
+        *,
+        count: int | None = None,
+        rate: float | None = None,
+        duration: float | None = None,
+        start: str | float | datetime | None = None,
+        bursts: Iterable[Mapping[str, Any]] | None = None,
+        spacing: str | None = None,
+        seed: int | str | None = None,
+        phones: Iterable[str] | None = None,
+        phone_prefix: str | None = None,
+        template_id: int | str | None = None,
+        message_variables: object = None,
+        content: str | None = None,
+        key: str | None = None,
+        status: str | None = None,
+        steps: Iterable[str | Mapping[str, Any]] | None = None,
+        progression: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Other senders' WhatsApp messages on a key's owner, laid out over a period; each stays
+        invisible to the API until the simulator's clock reaches its ``created_at``.
+
+        ``count`` messages (or ``rate`` per second) over ``duration`` seconds (default 3600) from
+        ``start`` (default now; ISO 8601, epoch seconds, a datetime, or ``"now-3600"``), plus
+        ``bursts`` (``{"offset" or "start", "duration", "count" or "rate"}``). Returns ``count``,
+        ``first_id``/``last_id`` (ids are contiguous), ``message_ids`` (up to 1,000 messages),
+        ``first_created_at``/``last_created_at``, ``visible`` and the ``windows``.
+        See docs/simulator.md, "Traffic from other senders".
+        """
+        optional = {
+            "count": count,
+            "rate": rate,
+            "duration": duration,
+            "start": _iso(start),
+            "bursts": None if bursts is None else [_burst(b) for b in bursts],
+            "spacing": spacing,
+            "seed": seed,
+            "phones": None if phones is None else list(phones),
+            "phone_prefix": phone_prefix,
+            "template_id": template_id,
+            "message_variables": message_variables,
+            "content": content,
+            "key": key,
+            "status": status,
+            "steps": None if steps is None else list(steps),
+            "progression": progression,
+        }
+        body = {**{k: v for k, v in optional.items() if v is not None}, **extra}
+        return dict(self._call("POST", "/traffic", body))
 
     def get_message(self, message_id: int) -> dict[str, Any]:
         """Admin view: current status, history (epoch + ISO times), schedule or script; no poll consumed."""

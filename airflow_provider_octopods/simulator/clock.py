@@ -14,14 +14,24 @@ from datetime import UTC, datetime
 
 
 class Clock:
-    """Wall-clock epoch seconds plus an offset that only ever grows through :meth:`advance`."""
+    """Wall-clock epoch seconds plus an offset that only ever grows through :meth:`advance`.
+
+    The clock never runs backwards between resets: a message becomes visible once the clock reaches
+    its ``created_at``, so a wall-clock step back (an NTP correction) must not hide a message that
+    was just sent.
+    """
 
     def __init__(self) -> None:
         self._offset = 0.0
+        self._last = -math.inf
 
     def now(self) -> float:
-        """Current simulated time, epoch seconds."""
-        return time.time() + self._offset
+        """Current simulated time, epoch seconds; never less than a value returned before."""
+        value = time.time() + self._offset
+        if value < self._last:
+            return self._last
+        self._last = value
+        return value
 
     @property
     def offset(self) -> float:
@@ -38,6 +48,7 @@ class Clock:
     def reset(self) -> None:
         """Back to the wall clock."""
         self._offset = 0.0
+        self._last = -math.inf
 
 
 def format_timestamp(epoch: float, *, millis: bool) -> str:

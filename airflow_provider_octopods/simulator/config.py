@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,8 @@ from .faults import Fault, parse_fault_spec
 from .profiles import Profile
 from .ratelimit import RateLimit
 from .rules import RecipientRule, Timing, default_rules
-from .templates import Template, default_templates
+from .templates import Template, default_templates, find_template
+from .traffic import parse_traffic_option, read_traffic
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,7 +25,9 @@ class SimulatorConfig:
     ``None`` mean the shipped defaults; both also accept plain dicts (the admin/JSON form), and
     ``profile`` accepts a :class:`Profile`, a dict of options or a ``key=value,...`` string.
     ``faults`` takes fault objects (dicts as the admin API takes them) or CLI strings such as
-    ``"status:503:ratio=0.1"``.
+    ``"status:503:ratio=0.1"``. ``traffic`` takes traffic requests (dicts as the admin API takes
+    them) or ``--traffic`` strings such as ``"0.5,86400,now-86400"``; they are laid out at start-up
+    and again on every ``reset``, from the clock at that moment.
     """
 
     host: str = "127.0.0.1"
@@ -42,6 +46,7 @@ class SimulatorConfig:
     faults: list[Any] = field(default_factory=list)
     templates: list[Any] | None = None
     rules: list[Any] | None = None
+    traffic: list[Any] = field(default_factory=list)
     keepalive_timeout: float = 300.0
     backlog: int = 4096
     shutdown_timeout: float = 1.0
@@ -69,6 +74,16 @@ class SimulatorConfig:
         for fault in self.faults:
             Fault.from_dict(fault)  # validate early: a typo should fail at start, not on first request
         self.rate()  # validate
+        self.traffic = [parse_traffic_option(t) if isinstance(t, str) else dict(t) for t in self.traffic]
+        self._check_traffic()
+
+    def _check_traffic(self) -> None:
+        """Refuse a bad traffic request at start, with its message, rather than from inside the server."""
+        templates = {t.template_id: t for t in self.initial_templates()}
+        for item in self.traffic:
+            spec, _ = read_traffic(item, time.time())
+            if spec.template is not None and find_template(templates, spec.template) is None:
+                raise ValueError(f"traffic: no template {spec.template}")
 
     def timing(self) -> Timing:
         return Timing(

@@ -11,11 +11,16 @@ Three modes:
 * ``scripted``: one status per status poll, the last one repeating; a change is recorded at the time
   of the poll that first returned it. Nothing else (listing, admin reads, 429s, faults) consumes it.
 * ``fixed``: held at a status, either frozen from one of the above or set by the admin API.
+
+A message whose ``created_at`` is still in the future (traffic laid out ahead, see
+:mod:`.traffic`) does not exist yet for the API: the store leaves it out of the listing and the
+status lookup until the clock reaches it.
 """
 
 from __future__ import annotations
 
-import heapq
+import bisect
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -145,6 +150,10 @@ class Message:
         item = self.script[0]
         return self._with_failure(Entry(item.status, self.created_at, item.failure))
 
+    def visible(self, now: float) -> bool:
+        """Whether the message exists for the API yet: its ``created_at`` has come."""
+        return self.created_at <= now
+
     def last_updated(self, now: float) -> float:
         """Time of the latest status change (``created_at`` before any)."""
         past = self.history(now)
@@ -201,6 +210,7 @@ class Message:
             "mode": self.mode.value,
             "rule": self.rule,
             "source": self.source,
+            "visible": self.visible(now),
             "template_id": self.template_id,
             "channel_message_id": self.channel_message_id,
             "polls": self.polls,
@@ -214,8 +224,18 @@ class Message:
         return data
 
 
+def _order(message: Message) -> tuple[float, int]:
+    """The listing's order: ``created_at``, then id (ids break ties between equal times)."""
+    return (message.created_at, message.message_id)
+
+
 class MessageStore:
-    """All messages, by id and by (owner, channel) for the same-key rule and the listing."""
+    """All messages, by id and by (owner, channel) for the same-key rule and the listing.
+
+    Each (owner, channel) list is kept sorted by ``created_at`` then id, so the listing and the
+    visibility check bisect at "now" instead of scanning: a key with tens of thousands of traffic
+    messages, most of them still in the future, costs the same per listing as a quiet one.
+    """
 
     def __init__(self, first_id: int) -> None:
         self._next_id = first_id
@@ -229,23 +249,48 @@ class MessageStore:
         return value
 
     def add(self, message: Message) -> None:
+        """Store one message; a send at "now" lands at the end of its list, so this is an append."""
         self._by_id[message.message_id] = message
-        self._by_owner.setdefault((message.owner, message.channel), []).append(message)
+        items = self._by_owner.setdefault((message.owner, message.channel), [])
+        if not items or _order(items[-1]) < _order(message):
+            items.append(message)
+        else:
+            bisect.insort(items, message, key=_order)
+
+    def add_many(self, messages: Sequence[Message]) -> None:
+        """Store a batch (traffic) with one sort per list instead of one insertion per message.
+
+        A batch comes sorted, so each list is two sorted runs that the sort merges in linear time.
+        """
+        touched: set[tuple[str, Channel]] = set()
+        for message in messages:
+            self._by_id[message.message_id] = message
+            key = (message.owner, message.channel)
+            self._by_owner.setdefault(key, []).append(message)
+            touched.add(key)
+        for key in touched:
+            self._by_owner[key].sort(key=_order)
 
     def get(self, message_id: int) -> Message | None:
+        """Any message, visible or not (the admin API sees messages laid out for later)."""
         return self._by_id.get(message_id)
 
-    def find(self, message_id: int, channel: Channel, owner: str) -> Message | None:
-        """The message if it exists on this channel *and* belongs to this key's owner."""
+    def find(self, message_id: int, channel: Channel, owner: str, now: float) -> Message | None:
+        """The message if it exists by ``now``, on this channel *and* for this key's owner."""
         message = self._by_id.get(message_id)
         if message is None or message.channel is not channel or message.owner != owner:
             return None
-        return message
+        return message if message.visible(now) else None
 
-    def newest(self, owner: str, channel: Channel, limit: int) -> list[Message]:
-        """Newest first by ``created_at`` (then id), at most ``limit``."""
+    def _visible_end(self, items: list[Message], now: float) -> int:
+        """Index just past the last message created by ``now``."""
+        return bisect.bisect_right(items, (now, math.inf), key=_order)
+
+    def newest(self, owner: str, channel: Channel, limit: int, now: float) -> list[Message]:
+        """Newest first by ``created_at`` (then id) among those created by ``now``, at most ``limit``."""
         items = self._by_owner.get((owner, channel), [])
-        return heapq.nlargest(limit, items, key=lambda m: (m.created_at, m.message_id))
+        end = self._visible_end(items, now)
+        return items[max(0, end - limit) : end][::-1]
 
     def all(self) -> list[Message]:
         return list(self._by_id.values())

@@ -71,8 +71,15 @@ class Stats:
         self.sends_by_recipient[phone] += 1
         self.sends_by_channel[channel] += 1
 
-    def snapshot(self, messages: dict[str, Any], now: float) -> dict[str, Any]:
-        return {
+    def snapshot(
+        self, messages: dict[str, Any] | None, now: float, message_counts: dict[str, dict[str, int]]
+    ) -> dict[str, Any]:
+        """The statistics JSON; ``messages`` of ``None`` leaves the per-message part out.
+
+        ``message_counts`` (messages by source) is read from the store, not counted here, so
+        :meth:`reset` does not zero it: it describes what exists, not what happened since.
+        """
+        snapshot = {
             "since": round(self.since, 6),
             "now": round(now, 6),
             "requests_total": self.requests_total,
@@ -84,6 +91,7 @@ class Stats:
             "connections": {"accepted": self.connections_accepted, "open": self.connections_open},
             "sends_by_recipient": dict(self.sends_by_recipient),
             "sends_by_channel": dict(self.sends_by_channel),
+            **message_counts,
             "timeline": {
                 "requests_per_second": {
                     str(second): n for second, n in sorted(self.requests_per_second.items())
@@ -93,5 +101,7 @@ class Stats:
                 },
                 "first_rate_limited_at": self.first_rate_limited_at,
             },
-            "messages": messages,
         }
+        if messages is not None:
+            snapshot["messages"] = messages
+        return snapshot

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import WhatsAppError, bad_request
-from .validation import is_http_url
+from .validation import is_e164, is_http_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -100,6 +100,9 @@ class Template:
     footer: str | None = None
     buttons: tuple[Button, ...] = ()
     created_at: str = "2026-02-10T15:42:00Z"
+    #: The WhatsApp number the template belongs to, when the docs show one for it; otherwise the
+    #: listing shows the simulator's ``account_phone_number`` (one number per WABA).
+    account_phone_number: str | None = None
     counts: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -107,6 +110,8 @@ class Template:
             raise ValueError(f"template status must be one of {', '.join(TEMPLATE_STATUSES)}")
         if self.header_format is not None and self.header_format not in ("TEXT", *MEDIA_FORMATS):
             raise ValueError("header format must be TEXT, IMAGE, VIDEO or DOCUMENT")
+        if self.account_phone_number is not None and not is_e164(self.account_phone_number):
+            raise ValueError("a template's account_phone_number must be an E.164 number")
         counts = {
             "header": placeholder_count(self.header_text) if self.header_format == "TEXT" else 0,
             "body": placeholder_count(self.body),
@@ -143,14 +148,17 @@ class Template:
         return items
 
     def to_api(self, *, created_at: str, account_phone_number: str) -> dict[str, Any]:
-        """One item of ``GET /whatsapp/templates`` in the newer reference format."""
+        """One item of ``GET /whatsapp/templates`` in the newer reference format.
+
+        ``account_phone_number`` is the server's number, used unless the template has its own.
+        """
         return {
             "created_at": created_at,
             "template_id": self.template_id,
             "template_name": self.name,
             "template_body": self.body,
             "template_components": self.components(),
-            "account_phone_number": account_phone_number,
+            "account_phone_number": self.account_phone_number or account_phone_number,
             "template_status": _STATUS_LABELS[self.status],
         }
 
@@ -168,6 +176,7 @@ class Template:
             "footer": self.footer,
             "buttons": [b.to_dict() for b in self.buttons],
             "created_at": self.created_at,
+            "account_phone_number": self.account_phone_number,
             "placeholders": dict(self.counts),
         }
 
@@ -182,6 +191,7 @@ class Template:
         if not name or name == "None" or not body or body == "None":
             raise ValueError("a template needs template_id (integer), name and body")
         header_format = data.get("header_format")
+        account_phone = data.get("account_phone_number")
         buttons = tuple(
             Button(type=str(b.get("type", "URL")).upper(), text=str(b.get("text", "")), url=b.get("url"))
             for b in data.get("buttons") or []
@@ -198,6 +208,7 @@ class Template:
             footer=data.get("footer"),
             buttons=buttons,
             created_at=str(data.get("created_at", "2026-02-10T15:42:00Z")),
+            account_phone_number=None if account_phone is None else str(account_phone),
         )
 
 
@@ -242,6 +253,24 @@ def default_templates() -> list[Template]:
             status="rejected",
             active=False,
             created_at="2025-03-01T09:00:00Z",
+        ),
+        # The two templates of the legacy templates article (3989695), so the documentation's own
+        # examples run unchanged. That article uses ISO 639-1 codes, hence ``en`` rather than
+        # ``en_US``; only 539's account number survives in it (537's item is cut off).
+        Template(
+            539,
+            "account_update_1",
+            "go here: {{1}} to check your updated information.",
+            lang="en",
+            created_at="2021-09-24T14:29:32.000Z",
+            account_phone_number="+353894876742",
+        ),
+        Template(
+            537,
+            "appointment_1",
+            "Hello {{1}}, here is the appointment link: {{2}} Thank you",
+            lang="en",
+            created_at="2021-09-24T14:29:32.000Z",
         ),
     ]
 

@@ -121,6 +121,62 @@ def test_options_reach_the_server(cli: list[subprocess.Popen[str]]) -> None:
     assert proc.wait(10) == 0
 
 
+def test_traffic_option_starts_a_busy_channel(cli: list[subprocess.Popen[str]]) -> None:
+    proc, info = _start(
+        "--traffic",
+        "count=1600,duration=86400,start=now-86400,burst=400:36000:3600",
+        "--traffic",
+        "1,600",
+        "--read-after",
+        "none",
+    )
+    cli.append(proc)
+    session = _session()
+    base, admin = info["base_url"], info["admin_url"]
+    headers = {"X-Octopods-Auth": info["whatsapp_api_key"]}
+    stats = session.get(admin + "/stats?messages=false").json()
+    created, scheduled = stats["messages_by_source"]["traffic"], stats["scheduled_by_source"]["traffic"]
+    assert created + scheduled == 2600
+    assert 2000 < created <= 2010  # a day that ended at start-up, and the first seconds of the rate
+    listing = session.get(base + "/api/v1/whatsapp/messages", headers=headers).json()
+    assert len(listing) == 100
+    assert {item["message_status"]["message_status"] for item in listing[-50:]} == {"DELIVERED"}
+    day = [m for m in session.get(admin + "/messages").json() if m["message_id"] <= 102000]
+    first = min(m["created_at"] for m in day)
+    in_burst_hour = [m for m in day if 36000 <= m["created_at"] - first < 39600]
+    assert len(in_burst_hour) - 400 in (66, 67)  # the burst on top of the base's one per 54 s
+    session.post(admin + "/clock", json={"advance": 600})
+    stats = session.get(admin + "/stats?messages=false").json()
+    assert stats["messages_by_source"] == {"traffic": 2600}
+    assert stats["scheduled_by_source"] == {}
+    session.close()
+    proc.terminate()
+    assert proc.wait(10) == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("1,colour=red", "unknown item 'colour'"),
+        ("count=5,duration=-1", "duration must be greater than 0"),
+        ("count=5,template=1", "traffic: no template 1"),
+        ("count=5,key=no-such-key", "no such API key"),
+    ],
+)
+def test_bad_traffic_option_is_a_usage_error(spec: str, message: str) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_octopods.simulator", "--traffic", spec],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert message in result.stderr
+
+
 def test_port_in_use_exits_non_zero(cli: list[subprocess.Popen[str]]) -> None:
     proc, info = _start()
     cli.append(proc)
@@ -178,6 +234,8 @@ def test_parser_maps_every_option_to_the_config(tmp_path: Path) -> None:
             f"--rules={rules}",
             "--keepalive-timeout=30",
             "--backlog=64",
+            "--traffic=0.5,60,now-60,template=1",  # the replaced template set has no 84579
+            '--traffic={"count": 3, "phones": ["+14155552671"], "content": "Hi"}',
         ]
     )
     config = config_from_args(args)
@@ -191,6 +249,10 @@ def test_parser_maps_every_option_to_the_config(tmp_path: Path) -> None:
     assert [t.template_id for t in config.initial_templates()] == [1]
     assert [r.suffix for r in config.initial_rules()] == ["99"]
     assert (config.keepalive_timeout, config.backlog) == (30, 64)
+    assert config.traffic == [
+        {"rate": 0.5, "duration": 60.0, "start": "now-60", "template_id": "1"},
+        {"count": 3, "phones": ["+14155552671"], "content": "Hi"},
+    ]
 
 
 def test_console_script_entry_point_is_main() -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_octopods.simulator import SimulatorAdminError
+
 from .conftest import WA_PHONE, Api, assert_error
 
 
@@ -293,7 +295,8 @@ def test_template_list_in_reference_format(api: Api) -> None:
         ("?lang=pt_BR", {84580}),
         ("?lang=en_GB", set()),
         ("?status=pending", set()),
-        ("?status=ACCEPTED&active=true&lang=en", {84579, 73112, 61001, 50001, 50002}),
+        ("?status=ACCEPTED&active=true&lang=en", {84579, 73112, 61001, 50001, 50002, 539, 537}),
+        ("?lang=en_US", {84579, 73112, 61001, 50001, 50002, 40001}),
     ],
 )
 def test_template_filters(api: Api, query: str, expected: set[int]) -> None:
@@ -305,6 +308,83 @@ def test_template_filters(api: Api, query: str, expected: set[int]) -> None:
 def test_template_filter_errors(api: Api) -> None:
     assert_error(api.get("/api/v1/whatsapp/templates?status=approved"), 400, 10, "INVALID_STATUS")
     assert_error(api.get("/api/v1/whatsapp/templates?active=maybe"), 400, 2, "active")
+
+
+def test_the_docs_example_templates_are_listed_as_the_legacy_article_shows_them(api: Api) -> None:
+    by_id = {
+        t["template_id"]: t for t in api.get("/api/v1/whatsapp/templates", profile="timestamps=millis").json()
+    }
+    assert by_id[539] == {
+        "created_at": "2021-09-24T14:29:32.000Z",
+        "template_id": 539,
+        "template_name": "account_update_1",
+        "template_body": "go here: {{1}} to check your updated information.",
+        "template_components": [
+            {"type": "BODY", "text": "go here: {{1}} to check your updated information."}
+        ],
+        "account_phone_number": "+353894876742",
+        "template_status": "Accepted",
+    }
+    assert by_id[537]["template_name"] == "appointment_1"
+    assert by_id[537]["template_body"] == "Hello {{1}}, here is the appointment link: {{2}} Thank you"
+    assert by_id[537]["created_at"] == "2021-09-24T14:29:32.000Z"
+    # the article cuts 537 off before its number: it shows the simulator's own, like every other template
+    assert by_id[537]["account_phone_number"] == by_id[84579]["account_phone_number"] == "+15551234567"
+    placeholders = {t["template_id"]: t["placeholders"]["body"] for t in api.admin.templates()}
+    assert (placeholders[539], placeholders[537]) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("template", "variables", "content"),
+    [
+        (
+            539,
+            ["https://example.com/account"],
+            "go here: https://example.com/account to check your updated information.",
+        ),
+        (
+            "account_update_1",
+            {"1": "https://example.com/a"},
+            "go here: https://example.com/a to check your updated information.",
+        ),
+        (
+            537,
+            ["Alex", "https://example.com/appointments/42"],
+            "Hello Alex, here is the appointment link: https://example.com/appointments/42 Thank you",
+        ),
+        (
+            537,
+            {"body": ["Sam", "https://example.com/b"]},
+            "Hello Sam, here is the appointment link: https://example.com/b Thank you",
+        ),
+    ],
+)
+def test_the_docs_example_templates_send_with_the_documented_variables(
+    api: Api, template: int | str, variables: object, content: str
+) -> None:
+    message_id = api.sent_id(api.send_wa(template=template, variables=variables))
+    assert api.admin.get_message(message_id)["content"] == content
+    assert api.listing().json()[0]["message_content"] == content
+
+
+@pytest.mark.parametrize(
+    ("template", "variables", "code"), [(539, ["a", "b"], 4), (537, ["Alex"], 4), (537, None, 1)]
+)
+def test_the_docs_example_templates_check_their_variables(
+    api: Api, template: int, variables: object, code: int
+) -> None:
+    assert_error(api.send_wa(template=template, variables=variables), 400, code)
+
+
+def test_a_template_may_carry_its_own_account_number(api: Api) -> None:
+    api.admin.add_template(
+        {"template_id": 778, "name": "other_waba_v1", "body": "Hi", "account_phone_number": "+447700900123"}
+    )
+    assert api.get("/api/v1/whatsapp/templates/778").json()["account_phone_number"] == "+447700900123"
+    with pytest.raises(SimulatorAdminError, match="account_phone_number"):
+        api.admin.add_template(
+            {"template_id": 779, "name": "bad_v1", "body": "Hi", "account_phone_number": "12"}
+        )
 
 
 def test_template_detail(api: Api) -> None:
