@@ -80,7 +80,8 @@ def test_nightly_export(
     simulator: SimulatorHandle, example_dags: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_OCTOPODS_EXPORT_ROOT", str(tmp_path))
-    now = dt.datetime.now(dt.UTC).replace(minute=30, second=0, microsecond=0)
+    # Half past the previous hour: always in the past (the simulator hides messages created in the future).
+    now = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(minute=30, second=0, microsecond=0)
     seeded = {}
     for hours_ago in range(0, 60, 2):  # one message every two hours over the last 60 hours
         created = now - dt.timedelta(hours=hours_ago)

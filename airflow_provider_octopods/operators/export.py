@@ -13,6 +13,12 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_octopods import api
 from airflow_provider_octopods.exceptions import OctopodsTruncatedExportError, OctopodsValidationError
 from airflow_provider_octopods.models import SentMessage, format_timestamp
+from airflow_provider_octopods.utils.destinations import (
+    check_literal_destination,
+    plain_uri,
+    resolve_destination,
+    resolve_format,
+)
 from airflow_provider_octopods.utils.templating import is_templated
 
 if TYPE_CHECKING:
@@ -61,8 +67,9 @@ class ExportSentMessagesOperator(BaseOperator):
     Land the WhatsApp sent-message listing in object storage, one file per data interval.
 
     The records whose ``created_at`` lies in ``[start, end)`` (by default the run's data interval)
-    are written, sorted by ``created_at`` then ``message_id``, as JSON Lines or CSV (gzip when the
-    destination ends in ``.gz``). Runs without a window (manual runs and ``schedule=None`` DAGs get a
+    are written, sorted by ``created_at`` then ``message_id``, as JSON Lines or CSV: the format
+    follows the destination's suffix (``.jsonl``, ``.csv``; gzip when it ends in ``.gz``). Runs
+    without a window (manual runs and ``schedule=None`` DAGs get a
     zero-width data interval) export everything the listing returns.
 
     The write is atomic and idempotent: a temporary sibling object is moved onto the destination, so
@@ -78,9 +85,12 @@ class ExportSentMessagesOperator(BaseOperator):
 
     Returns (XCom) ``{"path", "count", "window_start", "window_end", "truncated"}``, never the rows.
 
-    :param destination: Where to write: a local path, ``file://``, ``s3://``, ``gs://`` ... or an
-        ``ObjectStoragePath``. Templated, so ``.../{{ ds }}.jsonl`` gives one file per interval.
-    :param file_format: ``"jsonl"`` or ``"csv"``.
+    :param destination: Where to write: an absolute local path, ``file://``, ``s3://``, ``gs://`` ...
+        or an ``ObjectStoragePath``. Templated, so ``.../{{ ds }}.jsonl`` gives one file per interval.
+        A relative path is refused: a worker would resolve it against whatever folder it runs in.
+    :param file_format: ``"jsonl"`` or ``"csv"``; by default the destination's suffix decides
+        (``.jsonl``, ``.csv``, optionally ``.gz``; anything else is JSON Lines). Given explicitly, it
+        must agree with the suffix.
     :param start: Window start (inclusive); templated; default: the data interval start.
     :param end: Window end (exclusive); templated; default: the data interval end.
     :param storage_conn_id: Airflow connection of the object store (e.g. an AWS connection for s3://).
@@ -105,7 +115,7 @@ class ExportSentMessagesOperator(BaseOperator):
         self,
         *,
         destination: str | ObjectStoragePath,
-        file_format: str = "jsonl",
+        file_format: str | None = None,
         start: str | dt.datetime | None = None,
         end: str | dt.datetime | None = None,
         storage_conn_id: str | None = None,
@@ -132,8 +142,11 @@ class ExportSentMessagesOperator(BaseOperator):
                 f"Invalid `mask_pii`: expected True or False, got {mask_pii!r}.", parameter="mask_pii"
             )
         self.mask_pii = mask_pii
-        if not is_templated(file_format):
-            self._checked_format()
+        # Fail at DAG parse time for what is already known; templated values are checked at run time.
+        if isinstance(destination, str) and not is_templated(destination):
+            check_literal_destination(destination)
+        if not is_templated(destination) and not is_templated(file_format):
+            resolve_format(self._destination_name(), file_format)
 
     @cached_property
     def hook(self) -> OctopodsHook:
@@ -141,44 +154,8 @@ class ExportSentMessagesOperator(BaseOperator):
 
         return OctopodsHook(octopods_conn_id=self.octopods_conn_id)
 
-    def _checked_format(self) -> str:
-        file_format = str(self.file_format).strip().lower()
-        if file_format not in ("jsonl", "csv"):
-            raise OctopodsValidationError(
-                f"Invalid `file_format`: expected 'jsonl' or 'csv', got {self.file_format!r}.",
-                parameter="file_format",
-            )
-        return file_format
-
-    def _destination_path(self) -> ObjectStoragePath:
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-        if self.storage_conn_id is not None and (
-            not isinstance(self.storage_conn_id, str) or not self.storage_conn_id.strip()
-        ):
-            raise OctopodsValidationError(
-                f"Invalid `storage_conn_id`: expected a connection id or None, got {self.storage_conn_id!r}.",
-                parameter="storage_conn_id",
-            )
-        if isinstance(self.destination, ObjectStoragePath):
-            if self.storage_conn_id and not self.destination.conn_id:
-                return ObjectStoragePath(str(self.destination), conn_id=self.storage_conn_id)
-            return self.destination
-        if not isinstance(self.destination, str) or not self.destination.strip():
-            raise OctopodsValidationError(
-                f"Invalid `destination`: expected a path or URI, got {self.destination!r}.",
-                parameter="destination",
-            )
-        text = self.destination.strip()
-        if text.endswith("/"):
-            raise OctopodsValidationError(
-                f"Invalid `destination`: {text!r} names a folder; give a file name such as "
-                "'.../{{ ds }}.jsonl'.",
-                parameter="destination",
-            )
-        if "://" not in text:
-            text = f"file://{text}"
-        return ObjectStoragePath(text, conn_id=self.storage_conn_id)
+    def _destination_name(self) -> str:
+        return self.destination if isinstance(self.destination, str) else str(self.destination)
 
     def _window(self, context: Context) -> Window:
         start = _as_utc(self.start, "start")
@@ -202,9 +179,9 @@ class ExportSentMessagesOperator(BaseOperator):
         from airflow_provider_octopods.utils.atomic import write_atomically
         from airflow_provider_octopods.utils.records import to_record, write_records
 
-        file_format = self._checked_format()
+        destination = resolve_destination(self.destination, self.storage_conn_id)
+        file_format = resolve_format(destination.name, self.file_format)
         window = self._window(context)
-        destination = self._destination_path()
         messages = self.hook.list_sent_messages(limit=api.LISTING_MAX_LIMIT)
         selected = self._select(messages, window)
         truncated = self._truncation_check(messages, window)
@@ -223,7 +200,7 @@ class ExportSentMessagesOperator(BaseOperator):
             destination,
         )
         return {
-            "path": _plain_uri(destination),
+            "path": plain_uri(destination),
             "count": count,
             "window_start": format_timestamp(window.start),
             "window_end": format_timestamp(window.end),
@@ -277,12 +254,3 @@ class ExportSentMessagesOperator(BaseOperator):
             raise OctopodsTruncatedExportError(message)
         self.log.warning(message)
         return True
-
-
-def _plain_uri(path: ObjectStoragePath) -> str:
-    """``s3://bucket/key`` without the ``conn_id@`` that ``str()`` of an ObjectStoragePath may carry."""
-    protocol = path.protocol[0] if isinstance(path.protocol, tuple | list) else path.protocol
-    location = str(path.path)
-    if protocol in ("file", "local"):
-        return f"file://{location if location.startswith('/') else '/' + location}"
-    return f"{protocol}://{location}"

@@ -321,19 +321,19 @@ def test_no_key_in_the_output_or_result(octopods_conn: CannedServer, tmp_path: P
         ({"file_format": "parquet"}, "file_format"),
         ({"on_truncation": "ignore"}, "on_truncation"),
         ({"mask_pii": "yes"}, "mask_pii"),
+        ({"destination": ""}, "destination"),
+        ({"destination": "/tmp/folder/"}, "destination"),
     ],
 )
 def test_bad_arguments_when_built(kwargs: dict[str, Any], parameter: str) -> None:
     with pytest.raises(OctopodsValidationError) as caught:
-        ExportSentMessagesOperator(task_id="e", destination="/tmp/x.jsonl", **kwargs)
+        ExportSentMessagesOperator(task_id="e", **{"destination": "/tmp/x.jsonl", **kwargs})
     assert caught.value.parameter == parameter
 
 
 @pytest.mark.parametrize(
     ("kwargs", "parameter"),
     [
-        ({"destination": ""}, "destination"),
-        ({"destination": "/tmp/folder/"}, "destination"),
         ({"start": "yesterday"}, "start"),
         ({"start": "2026-04-25T00:00:00Z", "end": "2026-04-24T00:00:00Z"}, "start"),
     ],
@@ -345,4 +345,77 @@ def test_bad_arguments_before_any_request(
     with pytest.raises(OctopodsValidationError) as caught:
         operator.execute(DAY)
     assert caught.value.parameter == parameter
+    assert octopods_conn.requests == []
+
+
+# -- the format follows the file; destination mistakes name `destination` ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("day.csv", "csv"), ("day.csv.gz", "csv"), ("day.jsonl", "jsonl"), ("day.jsonl.gz", "jsonl")],
+)
+def test_the_suffix_decides_the_format(
+    octopods_conn: CannedServer, tmp_path: Path, name: str, expected: str
+) -> None:
+    octopods_conn.add("GET", LISTING, 200, LISTING_ARRAY)
+    export(tmp_path / name)
+    raw = (tmp_path / name).read_bytes()
+    text = (gzip.decompress(raw) if name.endswith(".gz") else raw).decode()
+    if expected == "csv":
+        assert text.splitlines()[0].split(",") == list(FIELDS)
+    else:
+        assert [json.loads(line)["message_id"] for line in text.splitlines()] == [98764, 98765]
+
+
+def test_a_destination_without_a_known_suffix_is_json_lines(
+    octopods_conn: CannedServer, tmp_path: Path
+) -> None:
+    octopods_conn.add("GET", LISTING, 200, LISTING_ARRAY)
+    export(tmp_path / "day.json")
+    assert len(read_jsonl(tmp_path / "day.json")) == 2
+
+
+@pytest.mark.parametrize(
+    ("destination", "file_format"),
+    [("/data/day.csv", "jsonl"), ("/data/day.jsonl.gz", "csv"), ("s3://bucket/day.csv", "jsonl")],
+)
+def test_a_format_that_contradicts_the_suffix_fails_when_the_dag_is_parsed(
+    destination: str, file_format: str
+) -> None:
+    with pytest.raises(OctopodsValidationError, match="contradicts the destination") as caught:
+        ExportSentMessagesOperator(task_id="e", destination=destination, file_format=file_format)
+    assert caught.value.parameter == "file_format"
+    assert file_format in str(caught.value)
+    assert destination in str(caught.value)
+
+
+def test_a_templated_destination_is_checked_when_rendered(octopods_conn: CannedServer) -> None:
+    operator = ExportSentMessagesOperator(
+        task_id="e", destination="{{ var.value.root }}/day.csv", file_format="jsonl"
+    )
+    operator.destination = "/data/day.csv"  # what rendering gives
+    with pytest.raises(OctopodsValidationError, match="contradicts") as caught:
+        operator.execute(DAY)
+    assert caught.value.parameter == "file_format"
+    assert octopods_conn.requests == []
+
+
+@pytest.mark.parametrize(
+    "destination", ["exports/day.jsonl", "./day.jsonl", "file://exports/day.jsonl", "day.csv"]
+)
+def test_a_relative_path_is_refused_when_the_dag_is_parsed(destination: str) -> None:
+    with pytest.raises(OctopodsValidationError, match="relative path") as caught:
+        ExportSentMessagesOperator(task_id="e", destination=destination)
+    assert caught.value.parameter == "destination"
+
+
+@pytest.mark.parametrize("destination", ["s4://bucket/day.jsonl", "nosuchfs://bucket/day.jsonl"])
+def test_an_unknown_scheme_names_destination_before_any_request(
+    octopods_conn: CannedServer, destination: str
+) -> None:
+    operator = ExportSentMessagesOperator(task_id="e", destination=destination)
+    with pytest.raises(OctopodsValidationError, match="no installed filesystem") as caught:
+        operator.execute(DAY)
+    assert caught.value.parameter == "destination"
     assert octopods_conn.requests == []
