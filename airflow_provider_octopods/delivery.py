@@ -114,9 +114,53 @@ def describe_pending(pending: list[int], statuses: Mapping[int, MessageStatus]) 
     return shown + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
 
 
+def describe_check(ids: list[int], statuses: Mapping[int, MessageStatus], target: DeliveryStatus) -> str:
+    """
+    What the sensor's check before deferring found, as the start of its log line.
+
+    The check reads the messages in order and stops at the first one still pending (enough to know
+    that the wait goes on), so it names that message instead of the ids it never looked at.
+    """
+    pending = [
+        message_id
+        for message_id in ids
+        if message_id in statuses and outcome_of(statuses[message_id].status, target) is Outcome.PENDING
+    ]
+    if len(ids) == 1:
+        (message_id,) = ids
+        if message_id in statuses:
+            status = statuses[message_id].status
+            name = channel_name(statuses[message_id].channel)
+            return f"{name} message {message_id} is {status.value}, not yet {target.value}"
+        return f"Message {message_id} was not checked (rate-limited)"
+    checked = f"Checked {len(statuses)} of {len(ids)} messages"
+    if not pending:
+        return f"{checked} before a rate limit stopped the check"
+    first = statuses[pending[0]]
+    return f"{checked} and stopped at the first not yet {target.value}: {pending[0]} ({first.status.value})"
+
+
+def describe_reached(verdict: Verdict, channel: Channel) -> str:
+    """``WhatsApp message 101 is DELIVERED: DELIVERED reached.`` (or the count, for a list)."""
+    if len(verdict.reached) == 1 and not verdict.failed:
+        (status,) = verdict.reached
+        return (
+            f"{channel_name(channel)} message {status.message_id} is {status.status.value}: "
+            f"{verdict.target.value} reached."
+        )
+    tolerated = f" ({len(verdict.failed)} failed, within allowed_failures)" if verdict.failed else ""
+    total = len(verdict.reached) + len(verdict.failed)
+    return f"{len(verdict.reached)} of {total} messages reached {verdict.target.value}{tolerated}."
+
+
+def channel_name(channel: Channel) -> str:
+    """``WhatsApp`` or ``SMS``, for messages."""
+    return "WhatsApp" if channel is Channel.WHATSAPP else "SMS"
+
+
 def failure_text(status: MessageStatus, target: DeliveryStatus) -> str:
     """``WhatsApp message 98764 FAILED: Re-engagement window expired (code 470).``"""
-    name = "WhatsApp" if status.channel is Channel.WHATSAPP else "SMS"
+    name = channel_name(status.channel)
     if status.status is DeliveryStatus.DELETED and target is DeliveryStatus.READ:
         return f"{name} message {status.message_id} was deleted before a read receipt (status DELETED)."
     reason = status.failure_reason or status.status_message or "no reason given"

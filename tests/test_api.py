@@ -583,3 +583,20 @@ def test_failures_that_count_exclude_rate_limits_waited_out() -> None:
     assert len(attempts) == 5  # three 429s did not count; the second 503 was one failure too many
     assert caught.value.attempts == 5
     assert caught.value.message.endswith("Gave up after 5 attempts.")
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("4155552671", "Without a '+' the country code cannot be told"),
+        (14155552671, "Without a '+' the country code cannot be told"),
+        ("+1 415 555 2671", "Without the separators: '+14155552671'."),
+        ("0044 7700 900123", "'00' is the international prefix, which E.164 writes as '+': '+447700900123'."),
+    ],
+)
+def test_a_phone_without_a_country_code_gets_a_hint_not_a_guess(value: Any, hint: str) -> None:
+    with pytest.raises(OctopodsValidationError) as caught:
+        api.validate_phone(value)
+    message = str(caught.value)
+    assert hint in message
+    assert "+4155552671" not in message  # the guess a Swiss number would be

@@ -25,6 +25,10 @@ DEFAULT_BASE_URL = "https://app.octopods.io"
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
+#: The extra fields an ``octopods`` connection reads (each also as ``extra__octopods__<name>``, the
+#: form older connection UIs save).
+EXTRA_FIELDS = ("whatsapp_api_key", "channel_api_key", "timeout", "max_retries")
+_EXTRA_PREFIX = "extra__octopods__"
 
 
 def key_fingerprint(key: str) -> str:
@@ -38,6 +42,11 @@ class ConnectionSettings:
     What the provider needs from an ``octopods`` Airflow connection, validated.
 
     The keys are kept out of ``repr`` so that a settings object printed by accident shows nothing.
+
+    :param scheme_assumed: The host was given without a scheme and https was assumed (said in
+        connection errors: a plain-HTTP server, such as the simulator, needs ``http://`` spelled out).
+    :param unknown_extras: Extra field names this provider does not read (typos, mostly): each is
+        ignored, and the connection test fails naming it.
     """
 
     base_url: str
@@ -46,6 +55,8 @@ class ConnectionSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     conn_id: str = DEFAULT_CONN_ID
+    scheme_assumed: bool = False
+    unknown_extras: tuple[str, ...] = ()
     _fingerprints: dict[Channel, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +88,29 @@ class ConnectionSettings:
 
     def key_for_or_none(self, channel: Channel) -> str | None:
         return self.whatsapp_api_key if channel is Channel.WHATSAPP else self.channel_api_key
+
+
+def unknown_extras(extra: Mapping[str, Any]) -> tuple[str, ...]:
+    """The extra field names this provider does not read, in their order."""
+    return tuple(name for name in extra if str(name).removeprefix(_EXTRA_PREFIX) not in EXTRA_FIELDS)
+
+
+def closest_extra(name: str) -> str | None:
+    """The known extra an unknown name most likely meant: ``whatsapp_apikey`` -> ``whatsapp_api_key``."""
+    import difflib
+
+    bare = name.removeprefix(_EXTRA_PREFIX).lower()
+    matches = difflib.get_close_matches(bare, EXTRA_FIELDS, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def describe_unknown_extras(names: tuple[str, ...]) -> str:
+    """``whatsapp_apikey (did you mean whatsapp_api_key?), foo``, for messages."""
+    parts = []
+    for name in names:
+        guess = closest_extra(name)
+        parts.append(f"`{name}`" + (f" (did you mean `{guess}`?)" if guess else ""))
+    return ", ".join(parts)
 
 
 def _extra_value(extra: Mapping[str, Any], name: str) -> Any:
@@ -165,6 +199,8 @@ def connection_settings(
             )
     return ConnectionSettings(
         base_url=normalize_base_url(host, port, conn_id),
+        scheme_assumed="://" not in (host or "").strip() and bool((host or "").strip()),
+        unknown_extras=unknown_extras(extra),
         whatsapp_api_key=whatsapp_key.strip() if whatsapp_key else None,
         channel_api_key=channel_key.strip() if channel_key else None,
         timeout=DEFAULT_TIMEOUT

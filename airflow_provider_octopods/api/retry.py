@@ -28,6 +28,7 @@ from airflow_provider_octopods.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_octopods.api.connection import ConnectionSettings
     from airflow_provider_octopods.api.endpoints import ApiRequest
 
 
@@ -100,11 +101,27 @@ def seconds_until(moment: dt.datetime, *, now: float | None = None) -> float:
 
 
 def transport_error(
-    request: ApiRequest, problem: str, *, may_have_reached_server: bool
+    request: ApiRequest,
+    problem: str,
+    *,
+    may_have_reached_server: bool,
+    settings: ConnectionSettings | None = None,
 ) -> OctopodsConnectionError:
-    """The connection-level failure of a transport, worded the same for both transports."""
+    """
+    The connection-level failure of a transport, worded the same for both transports.
+
+    When the connection's host had no scheme, the message says that https was assumed: the usual
+    reason a connection to a plain-HTTP server (the bundled simulator, say) fails this way.
+    """
+    hint = ""
+    if settings is not None and settings.scheme_assumed:
+        http = "http://" + settings.base_url.removeprefix("https://")
+        hint = (
+            f" The connection's host has no scheme, so https was assumed ({settings.base_url}); for a "
+            f"plain-HTTP server on a loopback address, such as the bundled simulator, write {http}."
+        )
     return OctopodsConnectionError(
-        f"Could not complete {request.describe()}: {problem}.",
+        f"Could not complete {request.describe()}: {problem}.{hint}",
         may_have_reached_server=may_have_reached_server,
     )
 

@@ -115,17 +115,35 @@ def _parse_literal(text: str) -> Any:
 def validate_phone(value: object, parameter: str = "destination_phone") -> str:
     """E.164: ``+``, then 7 to 15 digits, the first not 0. Octopods rejects anything else."""
     if not isinstance(value, str) or not _E164.fullmatch(value):
-        hint = ""
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            digits = re.sub(r"[^0-9]", "", str(value))
-            if 7 <= len(digits) <= 15 and digits[0] != "0":
-                hint = f" (did you mean '+{digits}'?)"
         raise _invalid(
             parameter,
-            f"expected an E.164 phone number such as '+14155552671' (a '+' then 7 to 15 digits, "
-            f"no spaces), got {value!r}{hint}.",
+            "expected an E.164 phone number such as '+14155552671': a '+', the country code, then the "
+            f"number, 7 to 15 digits in all, no spaces; got {value!r}.{_phone_hint(value)}",
         )
     return value
+
+
+def _phone_hint(value: object) -> str:
+    """
+    What to change, where it can be told without guessing: separators can go, and ``00`` is the
+    international prefix that ``+`` replaces. Digits without either carry no country code that can be
+    seen (``4155552671`` is a US number, but ``+4155552671`` would be a Swiss one), so only the need
+    for a country code is named.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    text = str(value).strip()
+    digits = re.sub(r"[^0-9]", "", text)
+    if not 7 <= len(digits) <= 17:
+        return ""
+    if text.startswith("+") and _E164.fullmatch(f"+{digits}"):
+        return f" Without the separators: '+{digits}'."
+    if text.startswith("00") and _E164.fullmatch(f"+{digits[2:]}"):
+        return f" '00' is the international prefix, which E.164 writes as '+': '+{digits[2:]}'."
+    return (
+        " Without a '+' the country code cannot be told: write '+', the recipient's country code, then "
+        "the number without its national leading 0 (the US is '+1', the UK '+44', ...)."
+    )
 
 
 def validate_phones(value: object, parameter: str = "destination_phones") -> list[str]:

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OctopodsAsyncHook", "OctopodsHook"]
 
+#: (connection id, unknown extra names) already warned about in this process: once is enough.
+_WARNED_EXTRAS: set[tuple[str, tuple[str, ...]]] = set()
+
 
 class _OctopodsConnectionMixin:
     """What both hooks share: the connection's identity and its validated settings."""
@@ -54,9 +57,17 @@ class _OctopodsConnectionMixin:
         )
 
     def _settings_from(self, conn: Any, extra: dict[str, Any]) -> api.ConnectionSettings:
-        return api.connection_settings(
+        settings = api.connection_settings(
             conn_id=self.octopods_conn_id, host=conn.host, port=conn.port, extra=extra
         )
+        if settings.unknown_extras and (settings.conn_id, settings.unknown_extras) not in _WARNED_EXTRAS:
+            _WARNED_EXTRAS.add((settings.conn_id, settings.unknown_extras))
+            self.log.warning(  # type: ignore[attr-defined]
+                "Connection '%s' has extra fields this provider does not read, so they are ignored: %s.",
+                settings.conn_id,
+                api.describe_unknown_extras(settings.unknown_extras),
+            )
+        return settings
 
     def _log_retry(self, request: api.ApiRequest, max_retries: int) -> Any:
         def on_retry(error: BaseException, wait: float, failures: int) -> None:
@@ -182,7 +193,10 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
             )
         except requests.exceptions.ConnectTimeout:
             raise api.transport_error(
-                request, f"connecting timed out after {settings.timeout:g} s", may_have_reached_server=False
+                request,
+                f"connecting timed out after {settings.timeout:g} s",
+                may_have_reached_server=False,
+                settings=settings,
             ) from None
         except requests.exceptions.ConnectionError as error:
             refused = _never_connected(error)
@@ -190,13 +204,19 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
                 request,
                 "could not connect" if refused else "the connection broke before an answer arrived",
                 may_have_reached_server=not refused,
+                settings=settings,
             ) from None
         except requests.exceptions.Timeout:
             raise api.transport_error(
-                request, f"no answer within {settings.timeout:g} s", may_have_reached_server=True
+                request,
+                f"no answer within {settings.timeout:g} s",
+                may_have_reached_server=True,
+                settings=settings,
             ) from None
         except requests.exceptions.RequestException as error:
-            raise api.transport_error(request, type(error).__name__, may_have_reached_server=True) from None
+            raise api.transport_error(
+                request, type(error).__name__, may_have_reached_server=True, settings=settings
+            ) from None
         return api.ApiResponse.build(response.status_code, response.headers.items(), response.content)
 
     # -- public API --
@@ -284,10 +304,14 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """
-        Check each configured key with one cheap, read-only request, without retries.
+        Check the connection: its extra field names, then each configured key with one cheap,
+        read-only request, without retries.
 
         WhatsApp: the listing with ``limit=1``. SMS: the status of message 1 (any answer but 401 or
-        the deprecated-key error shows the key is accepted; SMS has no other read endpoint).
+        the deprecated-key error shows the key is accepted; SMS has no other read endpoint). The test
+        fails on an extra field this provider does not read (a typo such as ``whatsapp_apikey`` would
+        otherwise leave a key silently unset), on a connection with neither key, and on a key
+        Octopods rejects; one working key with the other not set is a success that says so.
         """
         try:
             settings = self.settings
@@ -295,33 +319,38 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
             return False, str(error)
         except Exception as error:  # the connection itself could not be read
             return False, f"Could not read connection '{self.octopods_conn_id}': {type(error).__name__}."
-        probes = {
-            Channel.WHATSAPP: api.listing_request(1),
-            Channel.SMS: api.status_request(1, Channel.SMS),
-        }
-        verdicts: list[str] = []
-        all_ok = True
+        problems: list[str] = []
+        if settings.unknown_extras:
+            problems.append(
+                "Unknown extra fields (ignored): "
+                f"{api.describe_unknown_extras(settings.unknown_extras)}. The fields are "
+                f"{', '.join(f'`{name}`' for name in api.EXTRA_FIELDS)}."
+            )
         channels = settings.configured_channels
         if not channels:
-            return False, (
+            problems.append(
                 f"Connection '{self.octopods_conn_id}' has neither `whatsapp_api_key` nor "
                 "`channel_api_key` in its extra."
             )
-        quick = api.RetryPolicy(max_retries=0, max_rate_limit_wait=0.0)
-        for channel in channels:
-            try:
-                self.call(probes[channel], policy=quick)
-                verdicts.append(f"{channel.key_label}: works")
-            except (OctopodsNotFoundError, OctopodsRateLimitError):
-                verdicts.append(f"{channel.key_label}: works")
-            except OctopodsAuthError as error:
-                all_ok = False
-                verdicts.append(f"{channel.key_label}: rejected ({error.message})")
-            except OctopodsError as error:
-                all_ok = False
-                verdicts.append(f"{channel.key_label}: could not be checked ({error.message})")
-        verdicts.extend(f"{channel.key_label}: not set" for channel in Channel if channel not in channels)
-        return all_ok, f"{settings.base_url} - " + "; ".join(verdicts)
+            return False, " ".join(problems)
+        verdicts = [self._probe(channel) for channel in channels]
+        all_ok = not problems and all(ok for ok, _ in verdicts)
+        lines = [verdict for _, verdict in verdicts]
+        lines.extend(f"{channel.key_label}: not set" for channel in Channel if channel not in channels)
+        return all_ok, " ".join([*problems, f"{settings.base_url} - " + "; ".join(lines)])
+
+    def _probe(self, channel: Channel) -> tuple[bool, str]:
+        """One read-only request with ``channel``'s key: (whether the key works, what to say of it)."""
+        probe = api.listing_request(1) if channel is Channel.WHATSAPP else api.status_request(1, Channel.SMS)
+        try:
+            self.call(probe, policy=api.RetryPolicy(max_retries=0, max_rate_limit_wait=0.0))
+        except (OctopodsNotFoundError, OctopodsRateLimitError):
+            pass  # the key was accepted: message 1 is not ours, or the key is busy
+        except OctopodsAuthError as error:
+            return False, f"{channel.key_label}: rejected ({error.message})"
+        except OctopodsError as error:
+            return False, f"{channel.key_label}: could not be checked ({error.message})"
+        return True, f"{channel.key_label}: works"
 
 
 def _never_connected(error: Exception) -> bool:
@@ -434,7 +463,7 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
         """One request through the key's throttle, parsed; a 429 slows the whole key down."""
         throttle = shared.throttle(settings.fingerprint_for(request.channel))
         async with throttle.slot():
-            response = await self._transport(shared, request, key, request_timeout=settings.timeout)
+            response = await self._transport(shared, request, key, settings)
         try:
             result = api.parse_response(request, response)
         except OctopodsRateLimitError as error:
@@ -446,10 +475,11 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
         return result
 
     async def _transport(
-        self, shared: SharedSession, request: api.ApiRequest, key: str, *, request_timeout: float
+        self, shared: SharedSession, request: api.ApiRequest, key: str, settings: api.ConnectionSettings
     ) -> api.ApiResponse:
         import aiohttp
 
+        request_timeout = settings.timeout
         try:
             async with shared.session.request(
                 request.method,
@@ -467,19 +497,28 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
                 return api.ApiResponse.build(response.status, response.headers.items(), body)
         except aiohttp.ConnectionTimeoutError:
             raise api.transport_error(
-                request, f"connecting timed out after {request_timeout:g} s", may_have_reached_server=False
+                request,
+                f"connecting timed out after {request_timeout:g} s",
+                may_have_reached_server=False,
+                settings=settings,
             ) from None
         except aiohttp.ClientConnectorError:
-            raise api.transport_error(request, "could not connect", may_have_reached_server=False) from None
+            raise api.transport_error(
+                request, "could not connect", may_have_reached_server=False, settings=settings
+            ) from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise api.transport_error(
-                request, f"no answer within {request_timeout:g} s", may_have_reached_server=True
+                request,
+                f"no answer within {request_timeout:g} s",
+                may_have_reached_server=True,
+                settings=settings,
             ) from None
         except aiohttp.ClientError as error:
             raise api.transport_error(
                 request,
                 f"the connection broke before an answer arrived ({type(error).__name__})",
                 may_have_reached_server=True,
+                settings=settings,
             ) from None
 
     async def get_message_status(

@@ -21,7 +21,9 @@ from airflow_provider_octopods.delivery import (
     EventStatus,
     Outcome,
     Verdict,
+    describe_check,
     describe_pending,
+    describe_reached,
     judge,
     outcome_of,
     unknown_recheck_after,
@@ -149,15 +151,11 @@ class MessageDeliverySensor(BaseSensorOperator):
         statuses = self._check_once(ids, channel, target)
         verdict = judge(ids, statuses, target, self.allowed_failures)
         if verdict.done:
+            if verdict.succeeded:
+                self.log.info(describe_reached(verdict, channel))
             return self._finish(verdict, ids, single)
-        self.log.info(
-            "%d of %d messages not yet %s: %s; deferring until %s at the latest.",
-            len(verdict.pending),
-            len(ids),
-            target.value,
-            describe_pending(verdict.pending, statuses),
-            dt.datetime.fromtimestamp(deadline, tz=dt.UTC).isoformat(),
-        )
+        until = dt.datetime.fromtimestamp(deadline, tz=dt.UTC).isoformat()
+        self.log.info("%s; deferring until %s at the latest.", describe_check(ids, statuses, target), until)
         from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
 
         self.defer(

@@ -14,6 +14,7 @@ from airflow_provider_octopods.delivery import (
     EventStatus,
     Outcome,
     Verdict,
+    channel_name,
     describe_pending,
     jittered,
     judge,
@@ -204,7 +205,7 @@ class MessageDeliveryTrigger(BaseTrigger):
         if previous is None or previous.status is not status.status:
             self.log.info(
                 "%s message %s is %s%s",
-                "WhatsApp" if self.channel.value == "whatsapp" else "SMS",
+                channel_name(self.channel),
                 status.message_id,
                 status.status.value,
                 f" (was {previous.status.value})" if previous else "",

@@ -402,3 +402,54 @@ def test_get_conn_is_the_pooled_session(octopods_conn: CannedServer) -> None:
     assert hook.get_conn() is hook.session
     assert isinstance(hook.get_conn(), requests.Session)
     assert "X-Octopods-Auth" not in hook.get_conn().headers  # the key travels per request only
+
+
+def test_test_connection_fails_on_a_misspelled_extra_naming_the_closest_field(
+    monkeypatch: pytest.MonkeyPatch, canned: CannedServer
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OCTOPODS_DEFAULT",
+        connection_json(canned.base_url, whatsapp_apikey=WHATSAPP_KEY, channel_api_key=CHANNEL_KEY),
+    )
+    canned.add("GET", SMS_STATUS.format(1), 404, {"error": "not found"})
+    ok, message = OctopodsHook().test_connection()
+    assert not ok
+    assert "`whatsapp_apikey` (did you mean `whatsapp_api_key`?)" in message
+    assert "Channel API key: works" in message
+    assert "WhatsApp API key: not set" in message
+    assert_no_key(message)
+
+
+def test_test_connection_with_one_key_succeeds_and_says_which(
+    monkeypatch: pytest.MonkeyPatch, canned: CannedServer
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OCTOPODS_DEFAULT", connection_json(canned.base_url, channel_api_key=CHANNEL_KEY)
+    )
+    canned.add("GET", SMS_STATUS.format(1), 404, {"error": "not found"})
+    ok, message = OctopodsHook().test_connection()
+    assert ok, message
+    assert message.endswith("Channel API key: works; WhatsApp API key: not set")
+
+
+def test_unknown_extras_are_warned_about_once_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+    canned: CannedServer,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OCTOPODS_DEFAULT",
+        connection_json(canned.base_url, whatsapp_api_key=WHATSAPP_KEY, max_retry=2),
+    )
+    for _ in range(3):
+        OctopodsHook().settings  # noqa: B018 - loading the settings is the point
+    # Airflow 3 logs through structlog to the output, Airflow 2 through logging: read both.
+    captured = capfd.readouterr()
+    warning = (
+        "Connection 'octopods_default' has extra fields this provider does not read, so they are ignored: "
+        "`max_retry` (did you mean `max_retries`?)."
+    )
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    printed = captured.out + captured.err
+    assert sorted({logged.count(warning), printed.count(warning)}) in ([1], [0, 1])  # once, wherever it went

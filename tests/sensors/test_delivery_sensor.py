@@ -294,3 +294,56 @@ def test_templated_arguments_are_checked_at_run_time(octopods_conn: CannedServer
     with pytest.raises(OctopodsValidationError, match="message_id"):
         task.execute({})
     assert octopods_conn.requests == []
+
+
+# -- what the check before deferring says ----------------------------------------------------------------
+
+
+@pytest.fixture
+def log() -> Any:
+    """The sensor's logger, recorded (a property on both Airflow lines)."""
+    recorder = mock.MagicMock()
+    with mock.patch.object(
+        MessageDeliverySensor, "log", new_callable=mock.PropertyMock, return_value=recorder
+    ):
+        yield recorder
+
+
+def _info_lines(log: mock.MagicMock) -> list[str]:
+    return [
+        call.args[0] % call.args[1:] if len(call.args) > 1 else call.args[0]
+        for call in log.info.call_args_list
+    ]
+
+
+def test_the_line_before_deferring_names_where_the_check_stopped(
+    octopods_conn: CannedServer, log: Any
+) -> None:
+    answer(octopods_conn, 101, "DELIVERED")
+    answer(octopods_conn, 102, "SENT")
+    task = sensor(message_id=[101, 102, 103, 104])
+    with pytest.raises(TaskDeferred):
+        task.execute({})
+    (line,) = _info_lines(log)
+    assert line.startswith("Checked 2 of 4 messages and stopped at the first not yet DELIVERED: 102 (SENT); ")
+    assert "deferring until" in line
+    assert "not checked yet" not in line
+    assert "103" not in line
+
+
+def test_the_line_before_deferring_for_one_message(octopods_conn: CannedServer, log: Any) -> None:
+    answer(octopods_conn, 101, "SENT")
+    task = sensor()
+    with pytest.raises(TaskDeferred):
+        task.execute({})
+    (line,) = _info_lines(log)
+    assert line.startswith("WhatsApp message 101 is SENT, not yet DELIVERED; deferring until ")
+
+
+def test_a_message_already_at_the_target_logs_that_it_was_reached(
+    octopods_conn: CannedServer, log: Any
+) -> None:
+    answer(octopods_conn, 101, "READ")
+    task = sensor(target_status="READ")
+    assert task.execute({})["status"] == "READ"
+    assert _info_lines(log) == ["WhatsApp message 101 is READ: READ reached."]
