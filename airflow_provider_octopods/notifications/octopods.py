@@ -75,8 +75,29 @@ class OctopodsNotifier(BaseNotifier):
         self.template_id = template_id
         self.message_variables = message_variables
         self.octopods_conn_id = octopods_conn_id
-        if not is_templated(destination_phones):
-            api.validate_phones(destination_phones)  # templated recipients are checked when rendered
+        self._validate_literals()
+
+    def _validate_literals(self) -> None:
+        """
+        Literal arguments fail when the DAG is parsed; templated ones are checked once rendered, and
+        a problem is then logged, never raised into the callback chain. An SMS text longer than the
+        API takes is shortened when sent (an alert about a long exception must still go out), so
+        here only a blank or non-text ``body`` is refused.
+        """
+        checks: list[tuple[Any, Any]] = [
+            (self.octopods_conn_id, api.validate_conn_id),
+            (self.destination_phones, api.validate_phones),
+        ]
+        if self.channel is Channel.WHATSAPP:
+            checks += [
+                (self.template_id, api.validate_template_id),
+                (self.message_variables, api.validate_message_variables),
+            ]
+        elif not isinstance(self.body, str) or not self.body.strip():
+            checks.append((self.body, api.validate_sms_body))
+        for value, check in checks:
+            if not is_templated(value):
+                check(value)
 
     @cached_property
     def hook(self) -> OctopodsHook:

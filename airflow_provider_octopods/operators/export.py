@@ -131,6 +131,8 @@ class ExportSentMessagesOperator(BaseOperator):
         self.end = end
         self.storage_conn_id = storage_conn_id
         self.octopods_conn_id = octopods_conn_id
+        if not is_templated(octopods_conn_id):
+            api.validate_conn_id(octopods_conn_id)
         if on_truncation not in TRUNCATION_MODES:
             raise OctopodsValidationError(
                 f"Invalid `on_truncation`: expected 'warn' or 'fail', got {on_truncation!r}.",

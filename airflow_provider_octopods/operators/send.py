@@ -83,6 +83,8 @@ class _SendOperator(BaseOperator):
         self.open_intercom_conversation = open_intercom_conversation
         self.intercom_teammate_id = intercom_teammate_id
         self.octopods_conn_id = octopods_conn_id
+        if not is_templated(octopods_conn_id):
+            api.validate_conn_id(octopods_conn_id)
 
     @cached_property
     def hook(self) -> OctopodsHook:

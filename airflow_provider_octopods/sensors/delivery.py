@@ -119,6 +119,8 @@ class MessageDeliverySensor(BaseSensorOperator):
         self.target_status = target_status
         self.allowed_failures = validate_allowed_failures(allowed_failures)
         self.octopods_conn_id = octopods_conn_id
+        if not is_templated(octopods_conn_id):
+            api.validate_conn_id(octopods_conn_id)
         self.deferrable = deferrable
         self._poke_state = _PokeState()
         # Fail at DAG parse time for what is already known; templated values are checked at run time.

@@ -130,6 +130,7 @@ CASES: list[Case] = [
     ("sensor", "target_status", sensor(channel="sms", target_status="READ")),
     ("sensor", "allowed_failures", sensor(allowed_failures=-1)),
     ("sensor", "allowed_failures", sensor(allowed_failures=1.5)),
+    ("sensor", "octopods_conn_id", sensor(octopods_conn_id="")),
     # MessageDeliveryTrigger
     ("trigger", "message_ids", trigger(message_ids=[])),
     ("trigger", "message_ids[0]", trigger(message_ids=["x"])),
@@ -154,6 +155,11 @@ CASES: list[Case] = [
     ("export", "storage_conn_id", export(storage_conn_id="")),
     ("export", "on_truncation", export(on_truncation="ignore")),
     ("export", "mask_pii", export(mask_pii="yes")),
+    ("export", "octopods_conn_id", export(octopods_conn_id=" ")),
+    ("export", "destination", export(destination="exports/day.jsonl")),
+    ("export", "destination", export(destination="file://exports/day.jsonl")),
+    ("export", "destination", export(destination="s4://bucket/day.jsonl")),
+    ("export", "file_format", export(destination="/tmp/day.csv", file_format="jsonl")),
     # SendWhatsAppTemplateOperator / SendSmsOperator
     ("send", "template_id", whatsapp(template_id="two words")),
     ("send", "destination_phone", whatsapp(destination_phone="0044 7700 900123")),
@@ -166,12 +172,22 @@ CASES: list[Case] = [
     ("send", "body", sms(body="é" * 1601)),
     ("send", "destination_user_name", sms(destination_user_name="")),
     ("send", "intercom_teammate_id", sms(intercom_teammate_id="")),
+    ("send", "octopods_conn_id", sms(octopods_conn_id="")),
     # OctopodsNotifier
     ("notifier", "destination_phones", notifier(destination_phones=[])),
     ("notifier", "destination_phones[1]", notifier(destination_phones=[PHONE, "12345"])),
     ("notifier", "destination_phones", notifier(destination_phones=42)),
     ("notifier", "channel", notifier(channel="pigeon")),
     ("notifier", "template_id", notifier(channel="whatsapp")),
+    ("notifier", "template_id", notifier(channel="whatsapp", template_id="two words")),
+    (
+        "notifier",
+        "message_variables",
+        notifier(channel="whatsapp", template_id=539, message_variables={"x": 1}),
+    ),
+    ("notifier", "body", notifier(body="  ")),
+    ("notifier", "body", notifier(body=42)),
+    ("notifier", "octopods_conn_id", notifier(octopods_conn_id="")),
 ]
 
 
