@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from airflow_provider_octopods import api
 from airflow_provider_octopods.exceptions import (
     OctopodsDeliveryFailed,
     OctopodsError,
@@ -33,6 +34,10 @@ __all__ = [
 ]
 
 TARGETS = (DeliveryStatus.DELIVERED, DeliveryStatus.READ)
+
+#: The listing is asked once per check or poll, without retries: when it fails, the messages are
+#: polled on their own, which retry; after a 429 the key's throttle holds those back all the same.
+LISTING_POLICY = api.RetryPolicy(max_retries=0, max_rate_limit_wait=0.0)
 
 #: The docs ask to re-check an UNKNOWN status after 10 to 30 seconds, not sooner.
 UNKNOWN_RECHECK = (10.0, 30.0)
@@ -114,18 +119,26 @@ def describe_pending(pending: list[int], statuses: Mapping[int, MessageStatus]) 
     return shown + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
 
 
-def describe_check(ids: list[int], statuses: Mapping[int, MessageStatus], target: DeliveryStatus) -> str:
+def describe_check(
+    ids: list[int], statuses: Mapping[int, MessageStatus], target: DeliveryStatus, *, listed: int = 0
+) -> str:
     """
     What the sensor's check before deferring found, as the start of its log line.
 
     The check reads the messages in order and stops at the first one still pending (enough to know
-    that the wait goes on), so it names that message instead of the ids it never looked at.
+    that the wait goes on), so it names that message instead of the ids it never looked at. With
+    ``listed``, that many came from one listing request, which shows every message it holds at once.
     """
     pending = [
         message_id
         for message_id in ids
         if message_id in statuses and outcome_of(statuses[message_id].status, target) is Outcome.PENDING
     ]
+    if listed and pending:
+        return (
+            f"Read {listed} of {len(ids)} messages through one listing request and {len(statuses) - listed} "
+            f"on their own: {len(pending)} not yet {target.value}: {describe_pending(pending, statuses)}"
+        )
     if len(ids) == 1:
         (message_id,) = ids
         if message_id in statuses:
@@ -151,6 +164,14 @@ def describe_reached(verdict: Verdict, channel: Channel) -> str:
     tolerated = f" ({len(verdict.failed)} failed, within allowed_failures)" if verdict.failed else ""
     total = len(verdict.reached) + len(verdict.failed)
     return f"{len(verdict.reached)} of {total} messages reached {verdict.target.value}{tolerated}."
+
+
+def lacks_failure_code(status: MessageStatus) -> bool:
+    """
+    A FAILED status without its code, as the object-shaped listing gives it (a reason only): read
+    it once more on its own, so the failure carries the code as with per-message polling.
+    """
+    return status.status.is_failure and status.failure_code is None
 
 
 def channel_name(channel: Channel) -> str:

@@ -192,6 +192,16 @@ class SentMessage(_Model):
     failure_code: int | None = None
     failure_reason: str | None = None
 
+    def to_status(self) -> MessageStatus:
+        """The status this record shows (a listing carries no status text, provider id or update time)."""
+        return MessageStatus(
+            message_id=self.message_id,
+            channel=self.channel,
+            status=self.status,
+            failure_code=self.failure_code,
+            failure_reason=self.failure_reason,
+        )
+
 
 @dataclass(frozen=True)
 class SendResult(_Model):

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_octopods.hooks.listing_feed import ListingFeed
 from airflow_provider_octopods.hooks.throttle import KeyThrottle
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from airflow_provider_octopods.api import ConnectionSettings
+    from airflow_provider_octopods.hooks.listing_feed import Fetch
 
 #: Most TCP connections one process opens to one base URL: the concurrency cap of the shared pool.
 CONNECTION_LIMIT = 32
@@ -39,13 +41,14 @@ SettingsLoader = Callable[[], Coroutine[Any, Any, "ConnectionSettings"]]
 
 @dataclass
 class SharedSession:
-    """A borrowed session of one base URL, with the throttle of each key used on it."""
+    """A borrowed session of one base URL, with the throttle and the listing feed of each key used on it."""
 
     session: aiohttp.ClientSession
     base_url: str
     proxy: str | None = None
     references: int = 0
     throttles: dict[str, KeyThrottle] = field(default_factory=dict)
+    feeds: dict[str, ListingFeed] = field(default_factory=dict)
 
     def throttle(self, fingerprint: str) -> KeyThrottle:
         """The throttle of the key with this :func:`~airflow_provider_octopods.api.key_fingerprint`."""
@@ -54,12 +57,22 @@ class SharedSession:
             throttle = self.throttles[fingerprint] = KeyThrottle(max_in_flight=CONNECTION_LIMIT)
         return throttle
 
+    def listing_feed(self, fingerprint: str, fetch: Fetch) -> ListingFeed:
+        """
+        The WhatsApp listing feed of the key with this fingerprint; ``fetch`` makes its request the
+        first time (every caller's key is the same key, so any caller's request will do).
+        """
+        feed = self.feeds.get(fingerprint)
+        if feed is None:
+            feed = self.feeds[fingerprint] = ListingFeed(fetch)
+        return feed
+
 
 class TriggererClient:
     """
     The Octopods client state shared by every trigger of one event loop; :meth:`current` gives it.
 
-    It shares three things, each for a reason:
+    It shares four things, each for a reason:
 
     * **One aiohttp session per base URL**, reference-counted, with a bounded connector
       (:data:`CONNECTION_LIMIT`): 1,000 waits share a few dozen keep-alive connections, and the
@@ -68,6 +81,10 @@ class TriggererClient:
       when Octopods answers 429 on a key, every request of that key in the process waits until the
       retry time and then goes at a pace the API accepts, instead of each trigger discovering the
       limit on its own.
+    * **One WhatsApp listing feed per key**
+      (:class:`~airflow_provider_octopods.hooks.listing_feed.ListingFeed`): one listing request
+      reads the status of the key's newest 100 messages, so the waits of a key share it instead of
+      polling each message.
     * **The settings of each connection** for :data:`SETTINGS_TTL` seconds: a thousand triggers
       starting together would otherwise each initialise the secrets backends and look the
       connection up (with a remote backend, a thousand round trips).

@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_octopods import api
 from airflow_provider_octopods.delivery import (
+    LISTING_POLICY,
     DeliveryEvent,
     EventStatus,
     Outcome,
@@ -25,13 +26,15 @@ from airflow_provider_octopods.delivery import (
     describe_pending,
     describe_reached,
     judge,
+    lacks_failure_code,
     outcome_of,
     unknown_recheck_after,
     validate_allowed_failures,
     validate_target,
 )
 from airflow_provider_octopods.exceptions import OctopodsError, OctopodsRateLimitError
-from airflow_provider_octopods.models import DeliveryStatus, MessageStatus
+from airflow_provider_octopods.hooks.listing_feed import is_passing
+from airflow_provider_octopods.models import Channel, DeliveryStatus, MessageStatus
 from airflow_provider_octopods.utils.templating import is_templated
 
 if TYPE_CHECKING:
@@ -40,7 +43,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_octopods.hooks.octopods import OctopodsHook
-    from airflow_provider_octopods.models import Channel
 
 __all__ = ["MessageDeliverySensor"]
 
@@ -57,11 +59,13 @@ class _PokeState:
     :param latest: The latest status of each message; a settled one is never polled again.
     :param recheck_at: When an UNKNOWN message may be polled again (the docs ask for 10 to 30 s).
     :param rate_limited_until: When the key may be used again after a long 429.
+    :param listing_unavailable: The listing failed in a way that does not pass by itself.
     """
 
     latest: dict[int, MessageStatus] = field(default_factory=dict)
     recheck_at: dict[int, float] = field(default_factory=dict)
     rate_limited_until: float = 0.0
+    listing_unavailable: bool = False
 
 
 class MessageDeliverySensor(BaseSensorOperator):
@@ -96,6 +100,10 @@ class MessageDeliverySensor(BaseSensorOperator):
     :param deferrable: Wait in the triggerer (default) instead of on a worker.
     :param poke_interval: Longest pause between two checks of a message, in seconds. The trigger
         starts a few seconds after the first check and doubles its pause up to this value.
+    :param use_listing: Read WhatsApp statuses through the sent-message listing (one request shows
+        the newest 100 messages of the key): the check before deferring and poke mode for a list of
+        ids, and the trigger for every wait of the key that shares the triggerer. Messages the listing
+        does not show are polled on their own. ``False`` polls each message on its own.
     """
 
     template_fields: Sequence[str] = ("message_id", "channel", "target_status", "octopods_conn_id")
@@ -111,6 +119,7 @@ class MessageDeliverySensor(BaseSensorOperator):
         octopods_conn_id: str = api.DEFAULT_CONN_ID,
         deferrable: bool = True,
         poke_interval: float = 30.0,
+        use_listing: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -122,6 +131,7 @@ class MessageDeliverySensor(BaseSensorOperator):
         if not is_templated(octopods_conn_id):
             api.validate_conn_id(octopods_conn_id)
         self.deferrable = deferrable
+        self.use_listing = api.validate_flag(use_listing, "use_listing")
         self._poke_state = _PokeState()
         # Fail at DAG parse time for what is already known; templated values are checked at run time.
         if not is_templated(channel):
@@ -150,14 +160,15 @@ class MessageDeliverySensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         deadline = time.time() + self.timeout
-        statuses = self._check_once(ids, channel, target)
+        statuses, listed = self._check_once(ids, channel, target)
         verdict = judge(ids, statuses, target, self.allowed_failures)
         if verdict.done:
             if verdict.succeeded:
                 self.log.info(describe_reached(verdict, channel))
             return self._finish(verdict, ids, single)
         until = dt.datetime.fromtimestamp(deadline, tz=dt.UTC).isoformat()
-        self.log.info("%s; deferring until %s at the latest.", describe_check(ids, statuses, target), until)
+        checked = describe_check(ids, statuses, target, listed=listed)
+        self.log.info("%s; deferring until %s at the latest.", checked, until)
         from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
 
         self.defer(
@@ -170,6 +181,7 @@ class MessageDeliverySensor(BaseSensorOperator):
                 octopods_conn_id=self.octopods_conn_id,
                 poll_interval=self.poke_interval,
                 first_poll_after=min(3.0, self.poke_interval),
+                use_listing=self.use_listing,
             ),
             method_name="execute_complete",
             timeout=dt.timedelta(seconds=self.timeout + max(BACKSTOP_GRACE_SECONDS, 2 * self.poke_interval)),
@@ -178,10 +190,28 @@ class MessageDeliverySensor(BaseSensorOperator):
 
     def _check_once(
         self, ids: list[int], channel: Channel, target: DeliveryStatus
-    ) -> dict[int, MessageStatus]:
-        """Poll in order until the first still-pending message: enough to know whether to defer."""
+    ) -> tuple[dict[int, MessageStatus], int]:
+        """
+        Enough to know whether to defer, at the least cost: the statuses read, and how many of them
+        came from the listing.
+
+        Messages are read in order, each on its own, until the first still-pending one: for a fresh
+        batch that is one request. Once two in a row were settled (a batch mostly done), one listing
+        request reads the rest at once, and only what it lacks is read on its own.
+        """
         statuses: dict[int, MessageStatus] = {}
-        for message_id in ids:
+        listed = 0
+        for position, message_id in enumerate(ids):
+            if message_id in statuses:
+                continue
+            if position == 2:  # the first two were settled: read the rest through the listing
+                found = self._listed([i for i in ids if i not in statuses], channel)
+                statuses.update(found)
+                listed = len(found)
+                if any(outcome_of(status.status, target) is Outcome.PENDING for status in found.values()):
+                    break
+                if message_id in statuses:
+                    continue
             try:
                 status = self.hook.get_message_status(message_id, channel.value)
             except OctopodsRateLimitError as error:
@@ -191,7 +221,34 @@ class MessageDeliverySensor(BaseSensorOperator):
             statuses[message_id] = status
             if outcome_of(status.status, target) is Outcome.PENDING:
                 break
-        return statuses
+        return statuses, listed
+
+    def _listed(self, ids: list[int], channel: Channel) -> dict[int, MessageStatus]:
+        """
+        The statuses one listing request shows for ``ids``: for more than one WhatsApp id (for one,
+        a status request costs the same and says more). Empty when the listing is not used or could
+        not be read; the messages are then checked on their own. A FAILED status without its code is
+        read once more on its own, so the failure carries the code.
+        """
+        if not self.use_listing or channel is not Channel.WHATSAPP or len(ids) < 2:
+            return {}
+        if self._poke_state.listing_unavailable:
+            return {}
+        try:
+            listing = self.hook.call(api.listing_request(api.LISTING_MAX_LIMIT), policy=LISTING_POLICY)
+        except OctopodsError as error:
+            self.log.info("The listing could not be read (%s); checking each message on its own.", error)
+            # Not asked again by the pokes of this try, unless it was passing trouble.
+            self._poke_state.listing_unavailable = not is_passing(error)
+            return {}
+        wanted = set(ids)
+        found = {
+            message.message_id: message.to_status() for message in listing if message.message_id in wanted
+        }
+        for message_id, status in found.items():
+            if lacks_failure_code(status):
+                found[message_id] = self.hook.get_message_status(message_id, channel.value)
+        return found
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """
@@ -246,15 +303,11 @@ class MessageDeliverySensor(BaseSensorOperator):
         ids, single, channel, target = self._resolved()
         state = self._poke_state
         latest = state.latest
-        for message_id in ids:
-            seen = latest.get(message_id)
-            if seen is not None and outcome_of(seen.status, target) is not Outcome.PENDING:
-                continue  # settled: never polled again
-            not_before = max(state.recheck_at.get(message_id, 0.0), state.rate_limited_until)
-            if time.time() < not_before:
-                continue  # re-checked later: after UNKNOWN (the docs ask for 10 to 30 s), or a 429
+        due = [message_id for message_id in ids if self._due(message_id, target)]
+        listed = self._listed(due, channel)
+        for message_id in due:
             try:
-                status = self.hook.get_message_status(message_id, channel.value)
+                status = listed.get(message_id) or self.hook.get_message_status(message_id, channel.value)
             except OctopodsRateLimitError as error:
                 # A longer wait than the hook sits out in place: keep waiting, ask again at the retry time.
                 state.rate_limited_until = error.retry_at.timestamp()
@@ -277,3 +330,12 @@ class MessageDeliverySensor(BaseSensorOperator):
         if verdict.too_many_failures:
             raise verdict.to_exception()
         return PokeReturnValue(is_done=True, xcom_value=self._finish(verdict, ids, single))
+
+    def _due(self, message_id: int, target: DeliveryStatus) -> bool:
+        """Whether poke mode reads ``message_id`` now."""
+        state = self._poke_state
+        seen = state.latest.get(message_id)
+        if seen is not None and outcome_of(seen.status, target) is not Outcome.PENDING:
+            return False  # settled: never polled again
+        # Re-checked later: after UNKNOWN (the docs ask for 10 to 30 s), or after a long 429.
+        return time.time() >= max(state.recheck_at.get(message_id, 0.0), state.rate_limited_until)

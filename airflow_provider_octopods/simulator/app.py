@@ -281,7 +281,7 @@ async def whatsapp_list(request: web.Request) -> web.Response:
     messages = core.store.newest(key.owner, Channel.WHATSAPP, limit, now)
     if not messages and profile.empty_listing == "error":
         raise bad_request(WhatsAppError.RESOURCE_NOT_FOUND, "Resource Not Found")
-    items = [(m, m.current(now)) for m in messages]
+    items = [(m, m.observe(now)) for m in messages]
     return json_response(render_listing(items, profile, request_id))
 
 

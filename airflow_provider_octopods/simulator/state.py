@@ -8,8 +8,9 @@ stored, so the statistics can report *when* each change happened, not when it wa
 Three modes:
 
 * ``timed``: a schedule of ``(status, time)`` entries; the status is the last entry not in the future.
-* ``scripted``: one status per status poll, the last one repeating; a change is recorded at the time
-  of the poll that first returned it. Nothing else (listing, admin reads, 429s, faults) consumes it.
+* ``scripted``: one status per read that shows it (a status poll, or a listing that lists the
+  message), the last one repeating; a change is recorded at the time of the read that first returned
+  it. Nothing else (admin reads, 429s, faults) consumes a step.
 * ``fixed``: held at a status, either frozen from one of the above or set by the admin API.
 
 A message whose ``created_at`` is still in the future (traffic laid out ahead, see
@@ -169,6 +170,13 @@ class Message:
     def poll(self, now: float) -> Entry:
         """A status request: scripted messages advance one step; returns what to answer."""
         self.polls += 1
+        return self.observe(now)
+
+    def observe(self, now: float) -> Entry:
+        """
+        A read that shows the status (a status request, or a listing that lists the message):
+        scripted messages advance one step, whichever endpoint reads them.
+        """
         if self.mode is not Mode.SCRIPTED:
             return self.current(now)
         item = self.script[min(self.script_pos, len(self.script) - 1)]

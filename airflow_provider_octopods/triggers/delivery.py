@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_octopods import api
 from airflow_provider_octopods.delivery import (
+    LISTING_POLICY,
     DeliveryEvent,
     EventStatus,
     Outcome,
@@ -18,21 +20,32 @@ from airflow_provider_octopods.delivery import (
     describe_pending,
     jittered,
     judge,
+    lacks_failure_code,
     outcome_of,
     unknown_recheck_after,
     validate_allowed_failures,
     validate_target,
 )
 from airflow_provider_octopods.exceptions import OctopodsError
-from airflow_provider_octopods.models import DeliveryStatus, MessageStatus
+from airflow_provider_octopods.models import Channel, DeliveryStatus, MessageStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from airflow_provider_octopods.hooks.listing_feed import ListingFeed
     from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
     from airflow_provider_octopods.hooks.triggerer_client import SharedSession
+    from airflow_provider_octopods.models import SentMessage
 
 __all__ = ["MessageDeliveryTrigger"]
+
+#: What :meth:`MessageDeliveryTrigger._from_listing` returns besides a status.
+_NOT_LISTED = object()
+_LISTING_FAILED = object()
+
+
+def _settles(status: MessageStatus, *, target: DeliveryStatus) -> bool:
+    return outcome_of(status.status, target) is not Outcome.PENDING
 
 
 class MessageDeliveryTrigger(BaseTrigger):
@@ -51,6 +64,16 @@ class MessageDeliveryTrigger(BaseTrigger):
     in this triggerer until the retry time. All requests share the process's aiohttp session, and at
     most ``max_in_flight`` of this trigger's requests run at once.
 
+    **WhatsApp waits read the listing first** (``use_listing``): at each poll a message's status comes
+    from the key's shared :class:`~airflow_provider_octopods.hooks.listing_feed.ListingFeed`, one
+    request for the newest 100 messages of every wait of the key in this triggerer, and any listing
+    that shows a message settled ends its wait at once. A message the listing does not show (older
+    than its newest 100) is polled on its own from then on; a poll whose listing request failed is
+    made on its own; a FAILED message whose listing entry lacks the failure code is read once on its
+    own, so the failure carries the code. Outcomes, events and deadlines are those of per-message
+    polling; a status read from the listing has no ``status_message``, ``channel_message_id`` or
+    ``last_updated`` (the listing does not carry them).
+
     The deadline is an absolute wall-clock time (epoch seconds) fixed when the sensor first ran, so a
     triggerer restart, which rebuilds this trigger from :meth:`serialize`, never extends the wait.
     Kwargs are JSON-native and hold the connection id, never a key.
@@ -64,6 +87,8 @@ class MessageDeliveryTrigger(BaseTrigger):
     :param poll_interval: Longest pause between two polls of one message, in seconds.
     :param first_poll_after: Pause before the first poll, in seconds.
     :param max_in_flight: Most concurrent requests of this trigger.
+    :param use_listing: Read WhatsApp statuses from the shared listing first (default); False polls
+        every message on its own.
     """
 
     def __init__(
@@ -78,6 +103,7 @@ class MessageDeliveryTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         first_poll_after: float = 3.0,
         max_in_flight: int = 16,
+        use_listing: bool = True,
     ) -> None:
         super().__init__()
         self.message_ids, _ = api.parse_message_ids(message_ids, "message_ids")
@@ -91,6 +117,7 @@ class MessageDeliveryTrigger(BaseTrigger):
         self.max_in_flight = api.validate_count(
             max_in_flight, "max_in_flight", minimum=1, what="a number of concurrent requests"
         )
+        self.use_listing = api.validate_flag(use_listing, "use_listing")
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -105,6 +132,8 @@ class MessageDeliveryTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "first_poll_after": self.first_poll_after,
                 "max_in_flight": self.max_in_flight,
+                # Only when off: rows written before the listing existed rebuild unchanged.
+                **({} if self.use_listing else {"use_listing": False}),
             },
         )
 
@@ -135,29 +164,48 @@ class MessageDeliveryTrigger(BaseTrigger):
         async with hook.session() as shared:
             try:
                 async with asyncio.timeout(remaining):
-                    verdict = await self._poll_until_settled(hook, shared, statuses)
+                    verdict = await self._poll_until_settled(hook, shared, settings, statuses)
             except TimeoutError:
                 return self._timeout_event(statuses)
         return self._verdict_event(verdict, statuses)
 
     async def _poll_until_settled(
-        self, hook: OctopodsAsyncHook, shared: SharedSession, statuses: dict[int, MessageStatus]
+        self,
+        hook: OctopodsAsyncHook,
+        shared: SharedSession,
+        settings: api.ConnectionSettings,
+        statuses: dict[int, MessageStatus],
     ) -> Verdict:
         in_flight = asyncio.Semaphore(self.max_in_flight)
+        feed = self._listing_feed(hook, shared, settings)
         # Each watcher reports how its message ended (or the error that stopped it) here, so the
         # wait is judged as outcomes arrive, in constant time per message, even for thousands of ids.
         endings: asyncio.Queue[Outcome | Exception] = asyncio.Queue()
 
+        async def poll(message_id: int) -> MessageStatus:
+            async with in_flight:
+                return await hook.get_message_status(shared, message_id, self.channel.value)
+
         async def watch(message_id: int) -> None:
+            if feed is not None:
+                feed.register(message_id)
             try:
                 interval = self.first_poll_after
                 after_unknown = False
+                listed = feed is not None
                 while True:
-                    await asyncio.sleep(jittered(interval, after_unknown=after_unknown))
+                    pause = jittered(interval, after_unknown=after_unknown)
+                    status: MessageStatus | None = None
+                    if feed is not None and listed and feed.shared:
+                        found = await self._from_listing(feed, message_id, pause, interval, in_flight)
+                        listed = found is not _NOT_LISTED  # older than the newest 100: on its own now
+                        status = found if isinstance(found, MessageStatus) else None
+                    else:
+                        await asyncio.sleep(pause)
                     if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
                         raise TimeoutError
-                    async with in_flight:
-                        status = await hook.get_message_status(shared, message_id, self.channel.value)
+                    if status is None or lacks_failure_code(status):
+                        status = await poll(message_id)
                     self._record(statuses, status)
                     outcome = outcome_of(status.status, self.target_status)
                     if outcome is not Outcome.PENDING:
@@ -167,6 +215,9 @@ class MessageDeliveryTrigger(BaseTrigger):
                     after_unknown = status.status is DeliveryStatus.UNKNOWN
             except Exception as error:  # CancelledError is not an Exception: it propagates
                 endings.put_nowait(error)
+            finally:
+                if feed is not None:
+                    feed.unregister(message_id)
 
         watchers = [asyncio.create_task(watch(message_id)) for message_id in self.message_ids]
         try:
@@ -184,6 +235,44 @@ class MessageDeliveryTrigger(BaseTrigger):
             for task in watchers:
                 task.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
+
+    def _listing_feed(
+        self, hook: OctopodsAsyncHook, shared: SharedSession, settings: api.ConnectionSettings
+    ) -> ListingFeed | None:
+        """The key's shared listing feed, for a WhatsApp wait that uses it."""
+        if not self.use_listing or self.channel is not Channel.WHATSAPP:
+            return None
+        request = api.listing_request(api.LISTING_MAX_LIMIT)
+
+        async def fetch() -> list[SentMessage]:
+            return await hook.call(shared, request, policy=LISTING_POLICY)  # type: ignore[no-any-return]
+
+        return shared.listing_feed(settings.fingerprint_for(Channel.WHATSAPP), fetch)
+
+    async def _from_listing(
+        self,
+        feed: ListingFeed,
+        message_id: int,
+        pause: float,
+        interval: float,
+        in_flight: asyncio.Semaphore,
+    ) -> MessageStatus | object:
+        """
+        The status the listing shows at this poll, waiting up to ``pause``; a listing that shows the
+        message settled before then ends the wait early. Returns ``_NOT_LISTED`` when a fresh listing
+        does not show it, ``_LISTING_FAILED`` when the listing request failed.
+        """
+        settles = partial(_settles, target=self.target_status)
+        try:
+            return await asyncio.wait_for(feed.watch(message_id, settles), timeout=pause)
+        except TimeoutError:
+            pass
+        # A listing from within the last tenth of the interval is as fresh as this poll's own jitter.
+        async with in_flight:
+            snapshot = await feed.snapshot(fresh_since=time.time() - 0.1 * interval)
+        if snapshot is None:
+            return _LISTING_FAILED
+        return snapshot.statuses.get(message_id, _NOT_LISTED)
 
     def _next_interval(self, interval: float, status: DeliveryStatus) -> float:
         if status is DeliveryStatus.UNKNOWN:

@@ -91,8 +91,8 @@ def test_same_seed_gives_same_request_ids_and_provider_ids() -> None:
 
 def test_scripted_status_one_step_per_poll(api: Api) -> None:
     message_id = api.admin.add_message(WA_PHONE, script=["SENT", "SENT", "UNKNOWN", "DELIVERED"])
-    # reading the listing or the admin view does not consume a step
-    assert api.listing().json()[0]["message_status"]["message_status"] == "SENT"
+    # the admin view does not consume a step
+    assert api.admin.get_message(message_id)["status"] == "SENT"
     assert api.admin.get_message(message_id)["status"] == "SENT"
     seen = [api.wa_status(message_id).json()["status"] for _ in range(6)]
     assert seen == ["SENT", "SENT", "UNKNOWN", "DELIVERED", "DELIVERED", "DELIVERED"]
@@ -102,6 +102,16 @@ def test_scripted_status_one_step_per_poll(api: Api) -> None:
     times = [h["at"] for h in info["history"]]
     assert times == sorted(times)
     assert info["polls"] == 6
+
+
+def test_a_listing_that_shows_a_scripted_message_consumes_a_step_as_a_poll_does(api: Api) -> None:
+    message_id = api.admin.add_message(WA_PHONE, script=["SENT", "UNKNOWN", "DELIVERED"])
+    listed = [api.listing().json()[0]["message_status"]["message_status"] for _ in range(2)]
+    assert listed == ["SENT", "UNKNOWN"]
+    assert api.wa_status(message_id).json()["status"] == "DELIVERED"
+    info = api.admin.get_message(message_id)
+    assert [h["status"] for h in info["history"]] == ["SENT", "UNKNOWN", "DELIVERED"]
+    assert info["polls"] == 1  # status polls only
 
 
 def test_scripted_failure_with_reason(api: Api) -> None:
