@@ -147,7 +147,7 @@ CASES: list[Case] = [
     ("export", "destination", export(destination="")),
     ("export", "destination", export(destination="/data/exports/")),
     ("export", "destination", export(destination=42)),
-    ("export", "file_format", export(file_format="parquet")),
+    ("export", "file_format", export(file_format="xml")),
     ("export", "start", export(start="last tuesday")),
     ("export", "end", export(end=["2026-04-24"])),
     ("export", "start", export(start="2026-04-25T00:00:00Z", end="2026-04-24T00:00:00Z")),
