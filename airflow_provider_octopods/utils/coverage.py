@@ -5,9 +5,13 @@ on :class:`~airflow_provider_octopods.utils.windows.Window`, with ``None`` bound
 A partition covers what its listing was sure to hold:
 
 * its whole window when the listing was not cut (``truncated`` false);
-* only ``[oldest_listed, window_end)`` when it was: older messages of the window may be missing;
+* only what comes *after* ``oldest_listed`` when it was: older messages of the window may be
+  missing, and so may other messages of the very instant of the oldest one listed (the API prints
+  times to the second, so the 101st message may share it);
 * never anything after ``exported_at``: messages created after the export ran cannot be in it (this
-  is what makes a manifest with a window reaching into the future safe).
+  is what makes a manifest with a window reaching into the future safe). The bound is taken to the
+  whole second before, for the same reason: a message created just after the listing may print
+  with a time a fraction of a second before ``exported_at``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = ["covered_by", "gaps", "span", "union"]
 
 _EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 _LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
+#: The finest time step of a record: a truncated capture covers from one step after its oldest.
+_TICK = dt.timedelta(microseconds=1)
 
 
 def _low(moment: dt.datetime | None) -> dt.datetime:
@@ -46,8 +52,11 @@ def covered_by(manifest: Manifest) -> Window | None:
         oldest = manifest.moment("oldest_listed")
         if oldest is None:
             return None  # cut, and not even one dated record to say how far back it reached
-        start = max(oldest, _low(start))
-    end = min(_high(manifest.moment("window_end")), _high(manifest.moment("exported_at")))
+        start = max(oldest + _TICK, _low(start))
+    exported_at = manifest.moment("exported_at")
+    if exported_at is not None:
+        exported_at = exported_at.replace(microsecond=0)
+    end = min(_high(manifest.moment("window_end")), _high(exported_at))
     if _low(start) >= end:
         return None
     return Window(_bound(_low(start)), _bound(end))

@@ -45,18 +45,23 @@ def w(start: float | None, end: float | None) -> Window:
     return Window(None if start is None else at(start), None if end is None else at(end))
 
 
+def after(hour: float, end: float | None) -> Window:
+    """From just after ``hour``: a truncated capture may lack other messages of its oldest one's instant."""
+    return Window(at(hour) + dt.timedelta(microseconds=1), None if end is None else at(end))
+
+
 @pytest.mark.parametrize(
     ("given", "covers"),
     [
         (manifest(0, 1), w(0, 1)),
-        (manifest(0, 1, truncated=True, oldest=0.5), w(0.5, 1)),  # only back to the oldest listed
+        (manifest(0, 1, truncated=True, oldest=0.5), after(0.5, 1)),  # only back to the oldest listed
         (manifest(0, 1, truncated=True, oldest=-1), w(0, 1)),
         (manifest(0, 1, truncated=True, oldest=2), None),  # listing newer than the whole window
         (manifest(0, 1, truncated=True), None),  # cut, and nothing dated to say how far back
         (manifest(0, 30, exported=25), w(0, 25)),  # a window into the future: up to the export only
         (manifest(30, 31, exported=25), None),
         (manifest(None, None, exported=5), w(None, 5)),  # no window: everything up to the export
-        (manifest(None, None, truncated=True, oldest=3, exported=5), w(3, 5)),
+        (manifest(None, None, truncated=True, oldest=3, exported=5), after(3, 5)),
     ],
     ids=[
         "whole",
@@ -72,6 +77,13 @@ def w(start: float | None, end: float | None) -> Window:
 )
 def test_what_one_partition_covers(given: Manifest, covers: Window | None) -> None:
     assert covered_by(given) == covers
+
+
+def test_the_export_time_counts_to_the_whole_second_before() -> None:
+    """A message created just after the listing may print with a time a fraction before exported_at."""
+    fraction = manifest(None, None, exported=5)
+    stamped = Manifest(**{**fraction.__dict__, "exported_at": iso(5.0001)})
+    assert covered_by(stamped) == w(None, 5)
 
 
 def test_union_merges_overlapping_and_touching_windows() -> None:
