@@ -251,12 +251,11 @@ def targets(day: Day, run: dict[str, Any], hour: dict[str, Any], ten: dict[str, 
     ]
 
 
-def render(day: Day, run: dict[str, Any], hour: dict[str, Any], ten: dict[str, Any], quick: bool) -> str:
-    """The figures as Markdown, for the terminal and for docs/history.md."""
-    host = machine()
+def summary_rows(day: Day, run: dict[str, Any], hour: dict[str, Any], ten: dict[str, Any]) -> list[list[str]]:
+    """One row per way of keeping the day: what it holds, and what it knows it lacks."""
     nightly, result = run["nightly"], ten["result"]
     gap = ", ".join(f"[{start}, {end})" for start, end in hour["gaps"]) or "none"
-    rows = [
+    return [
         [
             "one nightly export",
             "no (truncated)" if nightly["truncated"] else "?",
@@ -282,6 +281,12 @@ def render(day: Day, run: dict[str, Any], hour: dict[str, Any], ten: dict[str, A
             f"{ten['final']:,}",
         ],
     ]
+
+
+def render(day: Day, run: dict[str, Any], hour: dict[str, Any], ten: dict[str, Any], quick: bool) -> str:
+    """The figures as Markdown, for the terminal and for docs/history.md."""
+    host, result = machine(), ten["result"]
+    rows = summary_rows(day, run, hour, ten)
     header = [
         "strategy",
         "complete",
