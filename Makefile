@@ -5,12 +5,22 @@ PYTHON ?= python3
 # The newest release of each supported Airflow line is resolved when a venv is (re)built.
 AIRFLOW3_REQ ?= apache-airflow>=3.0,<4
 AIRFLOW2_REQ ?= apache-airflow>=2.11,<2.12
+# The older Airflow 3 minors, each with what its own constraints pin where an unpinned install breaks:
+# 3.0 needs FastAPI < 0.132 (its execution API breaks on newer) and universal-pathlib < 0.3 (its
+# ObjectStoragePath); 3.2 needs FastAPI < 0.156.1 (pydantic rejects its TIStateUpdate discriminator
+# from then on) and svcs < 26.2 (which drops the registry its in-process execution API needs).
+AIRFLOW30_REQ ?= "apache-airflow==3.0.*" "fastapi<0.132" "universal-pathlib<0.3"
+AIRFLOW31_REQ ?= "apache-airflow==3.1.*"
+AIRFLOW32_REQ ?= "apache-airflow==3.2.*" "fastapi<0.156.1" "svcs<26.2"
+# The matrix runs everything but the real-engine and browser tests, which run on the newest of each line.
+MATRIX_PYTEST_ARGS ?= -m "not engine and not browser"
 
 VENV3 := .venvs/airflow3
 VENV2 := .venvs/airflow2
 PYTEST_ARGS ?=
 
-.PHONY: test test-airflow3 test-airflow2 system-packages venvs lint demo bench bench-quick clean
+.PHONY: test test-airflow3 test-airflow2 test-matrix test-airflow3.0 test-airflow3.1 test-airflow3.2 \
+	system-packages venvs lint demo bench bench-quick clean
 
 test: test-airflow3 test-airflow2
 
@@ -25,6 +35,21 @@ test-airflow3: system-packages
 test-airflow2: system-packages
 	PYTHON=$(PYTHON) scripts/ensure-venv.sh $(VENV2) "$(AIRFLOW2_REQ)"
 	scripts/check.sh $(VENV2) $(PYTEST_ARGS)
+
+# Every older Airflow 3 minor (newest patch of each); CI runs it after `make test`.
+test-matrix: test-airflow3.0 test-airflow3.1 test-airflow3.2
+
+test-airflow3.0:
+	PYTHON=$(PYTHON) scripts/ensure-venv.sh .venvs/airflow3.0 $(AIRFLOW30_REQ)
+	scripts/check.sh .venvs/airflow3.0 $(MATRIX_PYTEST_ARGS) $(PYTEST_ARGS)
+
+test-airflow3.1:
+	PYTHON=$(PYTHON) scripts/ensure-venv.sh .venvs/airflow3.1 $(AIRFLOW31_REQ)
+	scripts/check.sh .venvs/airflow3.1 $(MATRIX_PYTEST_ARGS) $(PYTEST_ARGS)
+
+test-airflow3.2:
+	PYTHON=$(PYTHON) scripts/ensure-venv.sh .venvs/airflow3.2 $(AIRFLOW32_REQ)
+	scripts/check.sh .venvs/airflow3.2 $(MATRIX_PYTEST_ARGS) $(PYTEST_ARGS)
 
 # PostgreSQL and Chromium (Debian packages) for the real-engine and browser tests, when missing.
 system-packages:

@@ -20,8 +20,10 @@ __all__ = [
     "OctopodsConnectionError",
     "OctopodsDeliveryFailed",
     "OctopodsError",
+    "OctopodsIncompleteHistoryError",
     "OctopodsMalformedResponseError",
     "OctopodsNotFoundError",
+    "OctopodsPartitionError",
     "OctopodsRateLimitError",
     "OctopodsSendOutcomeUnknown",
     "OctopodsServerError",
@@ -266,6 +268,50 @@ class OctopodsTruncatedExportError(OctopodsError):
 
     Raised before anything is written, so the previous export file stays as it was.
     """
+
+
+class OctopodsIncompleteHistoryError(OctopodsError):
+    """
+    The capture partitions of a compaction leave stretches of its window uncovered (``on_gap="fail"``).
+
+    Raised before anything is written and before any status is read again, so the previous history
+    file stays as it was. A capture that has not landed yet shows up this way: a task retry a few
+    minutes later picks it up.
+
+    :param gaps: Each uncovered stretch as ``[start, end]`` ISO 8601 UTC strings (``None`` for an
+        open end), in time order.
+    """
+
+    event_fields = ("gaps",)
+
+    def __init__(self, message: str, *, gaps: list[list[str | None]] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.gaps = [list(gap) for gap in gaps or []]
+
+    @classmethod
+    def decode_event_field(cls, name: str, value: Any) -> Any:
+        if not isinstance(value, list):
+            return []
+        return [list(gap) for gap in value if isinstance(gap, list | tuple) and len(gap) == 2]
+
+
+class OctopodsPartitionError(OctopodsError):
+    """
+    A capture partition cannot be used: unreadable (corrupt gzip, bad JSON, wrong schema, unreadable
+    Parquet), or written through another connection or API host than the others.
+
+    Raised before anything is written. :attr:`partition` names the object (its URI, never a key).
+    """
+
+    event_fields = ("partition",)
+
+    def __init__(self, message: str, *, partition: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.partition = partition
+
+    @classmethod
+    def decode_event_field(cls, name: str, value: Any) -> Any:
+        return str(value) if value is not None else ""
 
 
 class OctopodsSendOutcomeUnknown(OctopodsError):  # noqa: N818 - reads as a state, like DeliveryFailed

@@ -56,7 +56,8 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-octopods",
         "name": "Octopods",
         "description": "`Octopods <https://octopods.io/>`__ messaging API (WhatsApp, SMS): gate tasks on "
-        "message delivery, export sent-message history to object storage, send messages and alerts.",
+        "message delivery, export sent-message history to object storage and compact it into a complete "
+        "history, send messages and alerts.",
         "integrations": [
             {
                 "integration-name": "Octopods",
@@ -70,7 +71,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Octopods",
-                "python-modules": [f"{_MODULE}.operators.export", f"{_MODULE}.operators.send"],
+                "python-modules": [
+                    f"{_MODULE}.operators.export",
+                    f"{_MODULE}.operators.compact",
+                    f"{_MODULE}.operators.send",
+                ],
             }
         ],
         "notifications": [f"{_MODULE}.notifications.octopods.OctopodsNotifier"],

@@ -80,6 +80,19 @@ class DeliveryStatus(StrEnum):
         return self in (DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)
 
     @property
+    def is_final(self) -> bool:
+        """
+        No later status can follow: READ, FAILED, UNDELIVERED, DELETED. QUEUED, SENT, UNKNOWN and
+        DELIVERED may still change (a delivered WhatsApp message may be read or deleted).
+        """
+        return self in (
+            DeliveryStatus.READ,
+            DeliveryStatus.FAILED,
+            DeliveryStatus.UNDELIVERED,
+            DeliveryStatus.DELETED,
+        )
+
+    @property
     def implies_delivered(self) -> bool:
         """DELIVERED, READ and DELETED (only a delivered message can be deleted by its recipient)."""
         return self in (DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.DELETED)

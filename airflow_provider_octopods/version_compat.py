@@ -50,3 +50,12 @@ HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
 #: builds the form from the hook's wtforms widgets. Goes with
 #: ``OctopodsHook.get_connection_form_widgets`` / ``get_ui_field_behaviour`` when the minimum is 3.2.
 LEGACY_CONNECTION_FORM = not AIRFLOW_V_3_2_PLUS
+
+#: Airflow 3.2 gives ``ObjectStoragePath`` a ``conn_id`` attribute; before it, the connection is only
+#: a storage option. Goes with the fallback in ``utils.destinations`` when the minimum is 3.2.
+PATH_HAS_CONN_ID = AIRFLOW_V_3_2_PLUS
+
+#: Airflow 3.0's execution API refuses an XCom whose value is None (its client sends no body for it;
+#: 3.1 made the body optional), which would fail a send task whose result has an empty field after the
+#: message went out. The send operators push the fields themselves there. Goes with 3.0 support.
+XCOM_REFUSES_NONE = AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS

@@ -71,6 +71,32 @@ def remove_home(env: dict[str, str]) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def airflow_logs_to_file(path: Path) -> None:
+    """
+    Keep Airflow's log processors but write the lines to a file, as a task log would be (Airflow 3
+    logs through structlog to stdout; on Airflow 2 this leaves logging as it is).
+    """
+    import structlog
+
+    config = structlog.get_config()
+    processors = [*config["processors"][:-1], structlog.processors.JSONRenderer()]
+    structlog.configure(
+        processors=processors, logger_factory=structlog.WriteLoggerFactory(file=path.open("a"))
+    )
+
+
+def replace_generated(doc: Path, begin: str, end: str, block: str, heading: str) -> None:
+    """Put ``block`` (from ``begin`` to ``end``) in place of the old one in ``doc``, or append it."""
+    text = doc.read_text() if doc.exists() else f"# {doc.stem.title()}\n\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
+    doc.write_text(text)
+
+
 # --------------------------------------------------------------------------------------------------
 # The simulator, in its own process
 # --------------------------------------------------------------------------------------------------

@@ -32,22 +32,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import Simulator, airflow_env, machine, median, remove_home, table, write_json
+from _common import (
+    Simulator,
+    airflow_env,
+    airflow_logs_to_file,
+    machine,
+    median,
+    remove_home,
+    table,
+    write_json,
+)
 
 from airflow_provider_octopods.utils.records import FIELDS  # the record schema the export writes
 
 RECORDS = 100
-
-
-def _structlog_to_file(path: Path) -> None:
-    """Keep Airflow's log processors but write the lines to a file, as a task log would be."""
-    import structlog
-
-    config = structlog.get_config()
-    processors = [*config["processors"][:-1], structlog.processors.JSONRenderer()]
-    structlog.configure(
-        processors=processors, logger_factory=structlog.WriteLoggerFactory(file=path.open("a"))
-    )
 
 
 def seed(sim: Simulator, start: dt.datetime, seconds: float, rng: random.Random) -> None:
@@ -150,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         from airflow_provider_octopods.operators.export import ExportSentMessagesOperator
 
         import_s = time.perf_counter() - t0
-        _structlog_to_file(Path(env["AIRFLOW_HOME"]) / "task.log")
+        airflow_logs_to_file(Path(env["AIRFLOW_HOME"]) / "task.log")
         context = {"data_interval_start": start, "data_interval_end": end}
         counter = iter(range(1_000_000))
 

@@ -50,6 +50,8 @@ def test_the_examples_parse(example_dags: dict[str, Any]) -> None:
         "octopods_gate_on_delivery",
         "octopods_gate_on_delivery_batch",
         "octopods_nightly_export",
+        "octopods_history_capture",
+        "octopods_nightly_history",
     }
     for dag in example_dags.values():
         assert dag.doc_md or dag.description
@@ -95,8 +97,100 @@ def test_nightly_export(
     else:  # ...a manual run (zero-width interval) everything the listing returns
         expected = sorted(seeded)
     assert result["count"] == len(expected) > 0
-    (path,) = (tmp_path / "octopods" / "whatsapp").iterdir()
+    (path,) = [
+        p for p in (tmp_path / "octopods" / "whatsapp").iterdir() if not p.name.endswith(".manifest.json")
+    ]
     assert path.name == f"{dag_run.logical_date:%Y-%m-%d}.jsonl"
     assert result["path"] == f"file://{path}"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert sorted(row["message_id"] for row in rows) == expected
+
+
+# -- complete history: capture every 10 minutes, compact nightly --------------------------------------
+
+TODAY = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+YESTERDAY = TODAY - dt.timedelta(days=1)
+
+
+def _logical_date(moment: dt.datetime) -> dict[str, dt.datetime]:
+    """dag.test()'s run date: the run of ``moment`` covers the interval that ends at ``moment``."""
+    return {("execution_date" if _airflow2() else "logical_date"): moment}
+
+
+def _capture(simulator: SimulatorHandle, dag: Any, window_end: dt.datetime) -> Any:
+    """Move the simulator's clock to just past ``window_end`` and run the capture of that interval."""
+    behind = window_end.timestamp() + 1 - simulator.clock()["now"]
+    if behind > 0:
+        simulator.advance_clock(behind)
+    return run_dag(dag, **_logical_date(window_end))
+
+
+def test_history_capture(
+    simulator: SimulatorHandle, example_dags: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_OCTOPODS_EXPORT_ROOT", str(tmp_path))
+    end = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).replace(second=0, microsecond=0)
+    end -= dt.timedelta(minutes=end.minute % 10)
+    start = end - dt.timedelta(minutes=10)
+    inside = [
+        simulator.add_message(f"+1415555{n:04d}", created_at=(start + dt.timedelta(minutes=n)).isoformat())
+        for n in range(1, 10, 2)
+    ]
+    simulator.add_message("+14155550100", created_at=(start - dt.timedelta(seconds=1)).isoformat())
+    dag_run = run_dag(example_dags["octopods_history_capture"], **_logical_date(end))
+    assert task_state(dag_run, "capture_sent_messages") == "success"
+    path = (
+        tmp_path / "octopods" / "whatsapp" / "capture" / f"{start:%Y-%m-%d}" / f"{start:%Y%m%dT%H%M%S}.jsonl"
+    )
+    assert xcom(dag_run, "capture_sent_messages")["path"] == f"file://{path}"
+    assert [json.loads(line)["message_id"] for line in path.read_text().splitlines()] == inside
+    manifest = json.loads(Path(f"{path}.manifest.json").read_text())
+    assert (manifest["window_start"], manifest["window_end"], manifest["count"], manifest["truncated"]) == (
+        f"{start:%Y-%m-%dT%H:%M:%S}Z",
+        f"{end:%Y-%m-%dT%H:%M:%S}Z",
+        5,
+        False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.octopods_simulator(clock_start=YESTERDAY.isoformat(), deliver_after=60, read_after=600, jitter=0)
+def test_nightly_history_of_a_day_of_captures(
+    simulator: SimulatorHandle, example_dags: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 messages in a day, 150 of them in one hour, captured every 10 minutes and compacted at night."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("AIRFLOW_VAR_OCTOPODS_EXPORT_ROOT", str(tmp_path))
+    simulator.add_traffic(
+        count=150,
+        duration=86400,
+        start=YESTERDAY.isoformat(),
+        bursts=[{"offset": 36000, "duration": 3600, "count": 150}],
+    )
+    capture, nightly = example_dags["octopods_history_capture"], example_dags["octopods_nightly_history"]
+    nightly.get_task("compact_sent_messages").retries = 0  # the retry is shown below, by hand
+    ends = [YESTERDAY + dt.timedelta(minutes=10 * n) for n in range(1, 145)]
+    for window_end in ends[:-1]:  # the last capture of the day has not landed yet
+        assert task_state(_capture(simulator, capture, window_end), "capture_sent_messages") == "success"
+    simulator.advance_clock(TODAY.timestamp() + 3600 - simulator.clock()["now"])  # every status final
+
+    history = tmp_path / "octopods" / "whatsapp" / "history" / f"{YESTERDAY:%Y-%m-%d}.parquet"
+    first = run_dag(nightly, **_logical_date(TODAY))
+    assert task_state(first, "compact_sent_messages") == "failed"  # the gap of the capture not landed
+    assert not history.exists()
+
+    last = ends[-1]
+    dag_run = run_dag(capture, **_logical_date(last))  # the late capture lands; the retry finds it
+    assert task_state(dag_run, "capture_sent_messages") == "success"
+    dag_run = run_dag(nightly, **_logical_date(TODAY))
+    assert task_state(dag_run, "compact_sent_messages") == "success"
+    result = xcom(dag_run, "compact_sent_messages")
+    sent = [m for m in simulator.messages() if YESTERDAY.timestamp() <= m["created_at"] < TODAY.timestamp()]
+    assert len(sent) == 300
+    assert (result["count"], result["complete"], result["gaps"], result["partitions"]) == (300, True, [], 144)
+    assert result["path"] == f"file://{history}"
+    rows = pq.read_table(history).to_pylist()
+    assert sorted(row["message_id"] for row in rows) == sorted(m["message_id"] for m in sent)
+    assert {row["status"] for row in rows} == {"READ"}
+    assert result["refreshed"] == sum(1 for row in rows if row["status_checked_at"] is not None) > 0

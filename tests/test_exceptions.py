@@ -14,8 +14,10 @@ from airflow_provider_octopods.exceptions import (
     OctopodsConnectionError,
     OctopodsDeliveryFailed,
     OctopodsError,
+    OctopodsIncompleteHistoryError,
     OctopodsMalformedResponseError,
     OctopodsNotFoundError,
+    OctopodsPartitionError,
     OctopodsRateLimitError,
     OctopodsSendOutcomeUnknown,
     OctopodsServerError,
@@ -40,6 +42,10 @@ ERRORS: list[OctopodsError] = [
     ),
     OctopodsTruncatedExportError("window too wide"),
     OctopodsSendOutcomeUnknown("check the phone"),
+    OctopodsIncompleteHistoryError(
+        "gaps", gaps=[["2026-04-24T10:00:00Z", "2026-04-24T10:42:00Z"], ["2026-04-24T23:50:00Z", None]]
+    ),
+    OctopodsPartitionError("unreadable", partition="s3://bucket/capture/2026-04-24/x.jsonl.gz"),
 ]
 
 

@@ -23,6 +23,7 @@ from airflow_provider_octopods.exceptions import (
 from airflow_provider_octopods.models import Channel, SendResult, format_timestamp
 from airflow_provider_octopods.utils.phones import redact_phone
 from airflow_provider_octopods.utils.templating import is_templated
+from airflow_provider_octopods.version_compat import XCOM_REFUSES_NONE
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -79,6 +80,7 @@ class _SendOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(multiple_outputs=multiple_outputs, **kwargs)
+        self._fields_as_xcoms = multiple_outputs  # pushed by execute itself where XCOM_REFUSES_NONE
         self.destination_phone = destination_phone
         self.open_intercom_conversation = open_intercom_conversation
         self.intercom_teammate_id = intercom_teammate_id
@@ -97,6 +99,18 @@ class _SendOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
+        result = self._send(context)
+        ti = context.get("ti")
+        if XCOM_REFUSES_NONE and ti is not None and self.do_xcom_push and self._fields_as_xcoms:
+            # Push each field but the empty ones (a missing key reads as None downstream too), and
+            # let Airflow push only the whole result.
+            self.multiple_outputs = False
+            for key, value in result.items():
+                if value is not None:
+                    ti.xcom_push(key=key, value=value)
+        return result
+
+    def _send(self, context: Context) -> dict[str, Any]:
         from airflow_provider_octopods.operators._send_ledger import ledger_for
 
         request = self.build_request()

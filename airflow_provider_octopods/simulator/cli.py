@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="RATE[,DURATION[,START]][,key=value,...] or a JSON object, e.g. 0.5,86400,now-86400 or "
         "count=1600,duration=86400,burst=400:36000:3600 (DURATION 3600 s, START now by default)",
     )
+    busy.add_argument(
+        "--clock-start",
+        default=None,
+        metavar="WHEN",
+        help="start the simulated clock at WHEN instead of now: ISO 8601, epoch seconds or now-SECONDS "
+        "(e.g. now-86400 to replay yesterday's traffic by advancing the clock); it runs at wall speed",
+    )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
     return parser
 
@@ -146,6 +153,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         keepalive_timeout=args.keepalive_timeout,
         backlog=args.backlog,
         public_base_url=args.public_base_url,
+        clock_start=args.clock_start,
     )
 
 

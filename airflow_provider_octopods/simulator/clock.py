@@ -3,7 +3,10 @@
 Every status change, rate-limit bucket and ``created_at`` is read from one :class:`Clock`, so a test
 can move simulated time forward (``advance``) instead of sleeping through a 12-second UNKNOWN window,
 and everything that depends on time (progressions, token buckets, retry times) moves together.
-Without an advance the clock is the machine's wall clock (epoch seconds).
+Without an advance the clock is the machine's wall clock (epoch seconds), unless it was started at
+another time (``reset(start)``, the ``clock_start`` option): a clock started yesterday lets a test
+replay a day of traffic by advancing through it, while everything outside the simulator keeps the
+real time.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ from datetime import UTC, datetime
 
 
 class Clock:
-    """Wall-clock epoch seconds plus an offset that only ever grows through :meth:`advance`.
+    """Wall-clock epoch seconds plus an offset, set when the clock (re)starts and grown by :meth:`advance`.
 
     The clock never runs backwards between resets: a message becomes visible once the clock reaches
     its ``created_at``, so a wall-clock step back (an NTP correction) must not hide a message that
     was just sent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start: float | None = None) -> None:
         self._offset = 0.0
         self._last = -math.inf
+        self.reset(start)
 
     def now(self) -> float:
         """Current simulated time, epoch seconds; never less than a value returned before."""
@@ -35,7 +39,7 @@ class Clock:
 
     @property
     def offset(self) -> float:
-        """How far simulated time runs ahead of the wall clock, in seconds."""
+        """How far simulated time runs ahead of the wall clock, in seconds (negative: behind it)."""
         return self._offset
 
     def advance(self, seconds: float) -> float:
@@ -45,9 +49,11 @@ class Clock:
         self._offset += seconds
         return self.now()
 
-    def reset(self) -> None:
-        """Back to the wall clock."""
-        self._offset = 0.0
+    def reset(self, start: float | None = None) -> None:
+        """Back to the wall clock, or to ``start`` (epoch seconds), from where it runs on at wall speed."""
+        if start is not None and not math.isfinite(start):
+            raise ValueError("the clock start must be a finite time")
+        self._offset = 0.0 if start is None else start - time.time()
         self._last = -math.inf
 
 

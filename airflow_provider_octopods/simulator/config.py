@@ -11,7 +11,7 @@ from .profiles import Profile
 from .ratelimit import RateLimit
 from .rules import RecipientRule, Timing, default_rules
 from .templates import Template, default_templates, find_template
-from .traffic import parse_traffic_option, read_traffic
+from .traffic import parse_start, parse_traffic_option, read_traffic
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,7 +27,9 @@ class SimulatorConfig:
     ``faults`` takes fault objects (dicts as the admin API takes them) or CLI strings such as
     ``"status:503:ratio=0.1"``. ``traffic`` takes traffic requests (dicts as the admin API takes
     them) or ``--traffic`` strings such as ``"0.5,86400,now-86400"``; they are laid out at start-up
-    and again on every ``reset``, from the clock at that moment.
+    and again on every ``reset``, from the clock at that moment. ``clock_start`` starts the simulated
+    clock at another time than the wall clock's (ISO 8601, epoch seconds, or ``"now-SECONDS"``
+    relative to the wall clock at start-up and at every ``reset``), from where it runs at wall speed.
     """
 
     host: str = "127.0.0.1"
@@ -53,6 +55,7 @@ class SimulatorConfig:
     public_base_url: str | None = None
     first_message_id: int = 100001
     account_phone_number: str = "+15551234567"
+    clock_start: str | float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, Profile):
@@ -74,6 +77,7 @@ class SimulatorConfig:
         for fault in self.faults:
             Fault.from_dict(fault)  # validate early: a typo should fail at start, not on first request
         self.rate()  # validate
+        self.clock_start_at(time.time())  # validate
         self.traffic = [parse_traffic_option(t) if isinstance(t, str) else dict(t) for t in self.traffic]
         self._check_traffic()
 
@@ -84,6 +88,16 @@ class SimulatorConfig:
             spec, _ = read_traffic(item, time.time())
             if spec.template is not None and find_template(templates, spec.template) is None:
                 raise ValueError(f"traffic: no template {spec.template}")
+
+    def clock_start_at(self, now: float) -> float | None:
+        """Where the simulated clock starts when the wall clock reads ``now`` (None: the wall clock)."""
+        if self.clock_start is None:
+            return None
+        if isinstance(self.clock_start, bool) or not isinstance(self.clock_start, str | int | float):
+            raise ValueError(
+                f"clock_start must be ISO 8601, epoch seconds or 'now-SECONDS'; got {self.clock_start!r}"
+            )
+        return parse_start(self.clock_start, now, "clock_")
 
     def timing(self) -> Timing:
         return Timing(

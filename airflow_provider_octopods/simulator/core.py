@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import time
 import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ class SimulatorCore:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.clock = Clock()
+        self.clock = Clock(config.clock_start_at(time.time()))
         self.stats = Stats(self.clock.now())
         self.base_url = f"http://{config.host}:{config.port}"
         self._load()
@@ -71,7 +72,7 @@ class SimulatorCore:
 
     def reset(self) -> None:
         """Back to the start-up configuration: messages, keys, profile, limits, faults, clock, stats."""
-        self.clock.reset()
+        self.clock.reset(self.config.clock_start_at(time.time()))
         self._load()
         self.stats.reset(self.clock.now())
 

@@ -3,7 +3,8 @@ Where an export goes and in which format: both follow from the destination, chec
 
 A destination is a local absolute path, a URL (``file://``, ``s3://``, ``gs://``, ...) or an
 ``ObjectStoragePath``. The file format follows its suffix (``.jsonl``, ``.csv``, each optionally
-``.gz``); a ``file_format`` given as well must agree with it. Every mistake is an
+``.gz``, or ``.parquet``, which compresses inside and takes no ``.gz``); a ``file_format`` given as
+well must agree with it. Every mistake is an
 :class:`~airflow_provider_octopods.exceptions.OctopodsValidationError` naming ``destination`` or
 ``file_format``: at DAG parse time for literal values (:func:`check_literal_destination`), and at
 the start of the task for templated ones (:func:`resolve_destination`).
@@ -14,13 +15,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from airflow_provider_octopods.exceptions import OctopodsValidationError
+from airflow_provider_octopods.version_compat import PATH_HAS_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 #: The file formats, by the suffix that selects each (before an optional ``.gz``).
-SUFFIX_FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
+SUFFIX_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 FORMATS = tuple(dict.fromkeys(SUFFIX_FORMATS.values()))
+#: Formats written as text, which a ``.gz`` suffix gzips (Parquet compresses its own pages).
+TEXT_FORMATS = ("jsonl", "csv")
 #: What a destination without a known suffix is written as (the format of the first releases).
 DEFAULT_FORMAT = "jsonl"
 #: The schemes' providers, for the error when a scheme has no filesystem registered.
@@ -68,64 +72,115 @@ def resolve_format(destination_name: str, file_format: object) -> str:
     return chosen
 
 
-def check_literal_destination(destination: str) -> None:
-    """The checks that need no filesystem: not blank, a file not a folder, no relative local path."""
-    text = destination.strip()
-    if not text:
-        raise _invalid("destination", f"expected a file path or URL, got {destination!r}.")
-    if text.endswith("/"):
+def check_compression(destination_name: str, file_format: str) -> None:
+    """A ``.gz`` suffix gzips the text formats; Parquet compresses inside and is refused gzipped."""
+    if file_format not in TEXT_FORMATS and destination_name.lower().endswith(".gz"):
         raise _invalid(
             "destination",
+            f"{destination_name!r} asks for gzip, but {file_format} files compress their own pages and "
+            "are not gzipped: drop the '.gz'.",
+        )
+
+
+def resolve_output_format(destination_name: str, file_format: object) -> str:
+    """
+    The format to write when the task runs: :func:`resolve_format` and :func:`check_compression`,
+    and, for Parquet, pyarrow installed (else ``AirflowOptionalProviderFeatureException``).
+    """
+    chosen = resolve_format(destination_name, file_format)
+    check_compression(destination_name, chosen)
+    if chosen == "parquet":
+        from airflow_provider_octopods.utils.parquet import require_pyarrow
+
+        require_pyarrow()
+    return chosen
+
+
+def resolve_literal_format(destination: object, file_format: object) -> str | None:
+    """
+    The format when both ``destination`` and ``file_format`` are known at DAG parse time (checked as
+    :func:`resolve_format` and :func:`check_compression` check them), else None (templated).
+    """
+    from airflow_provider_octopods.utils.templating import is_templated
+
+    if is_templated(file_format) or not isinstance(destination, str) or is_templated(destination):
+        return None  # known when the task runs (an ObjectStoragePath or XComArg is checked then too)
+    chosen = resolve_format(destination, file_format)
+    check_compression(destination, chosen)
+    return chosen
+
+
+def check_literal_destination(destination: str) -> None:
+    """The checks that need no filesystem: not blank, a file not a folder, no relative local path."""
+    check_literal_location(destination, "destination", folder_ok=False)
+
+
+def check_literal_location(location: str, parameter: str, *, folder_ok: bool) -> None:
+    """Not blank, no relative local path, and (unless ``folder_ok``) not a folder."""
+    text = location.strip()
+    if not text:
+        wanted = "a folder (or prefix) path or URL" if folder_ok else "a file path or URL"
+        raise _invalid(parameter, f"expected {wanted}, got {location!r}.")
+    if text.endswith("/") and not folder_ok:
+        raise _invalid(
+            parameter,
             f"{text!r} names a folder; give a file name such as '.../{{{{ ds }}}}.jsonl'.",
         )
+    example = "/data/octopods/capture/" if folder_ok else "/data/octopods/out.jsonl"
     if "://" in text:
         scheme, _, rest = text.partition("://")
         if scheme.lower() in ("file", "local") and not rest.startswith("/"):
             raise _invalid(
-                "destination",
+                parameter,
                 f"{text!r} is a relative path (file:// needs an absolute path, as in "
-                "'file:///data/octopods/out.jsonl'); a worker would resolve it against whatever folder it "
-                "runs in.",
+                f"'file://{example}'); a worker would resolve it against whatever folder it runs in.",
             )
         return
     if not text.startswith("/"):
         raise _invalid(
-            "destination",
+            parameter,
             f"{text!r} is a relative path, which a worker would resolve against whatever folder it runs "
-            "in. Use an absolute path ('/data/octopods/out.jsonl') or a URL ('s3://bucket/out.jsonl').",
+            f"in. Use an absolute path ('{example}') or a URL ('s3://bucket{example.removeprefix('/data')}').",
         )
 
 
 def resolve_destination(destination: object, storage_conn_id: object) -> ObjectStoragePath:
     """The destination as an ``ObjectStoragePath`` whose filesystem exists, or a validation error."""
+    return resolve_location(destination, storage_conn_id, "destination", folder_ok=False)
+
+
+def resolve_location(
+    location: object, storage_conn_id: object, parameter: str, *, folder_ok: bool
+) -> ObjectStoragePath:
+    """``location`` as an ``ObjectStoragePath`` whose filesystem exists, or an error naming ``parameter``."""
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     if storage_conn_id is not None and (not isinstance(storage_conn_id, str) or not storage_conn_id.strip()):
         raise _invalid("storage_conn_id", f"expected a connection id or None, got {storage_conn_id!r}.")
-    if isinstance(destination, ObjectStoragePath):
-        path = destination
-        if storage_conn_id and not path.conn_id:
+    if isinstance(location, ObjectStoragePath):
+        path = location
+        if storage_conn_id and not _conn_id_of(path):
             path = ObjectStoragePath(str(path), conn_id=storage_conn_id)
-    elif isinstance(destination, str):
-        check_literal_destination(destination)
-        text = destination.strip()
-        path = _path(text if "://" in text else f"file://{text}", storage_conn_id)
+    elif isinstance(location, str):
+        check_literal_location(location, parameter, folder_ok=folder_ok)
+        text = location.strip()
+        path = _path(text if "://" in text else f"file://{text}", storage_conn_id, parameter)
     else:
-        raise _invalid("destination", f"expected a path or URI, got {destination!r}.")
+        raise _invalid(parameter, f"expected a path or URI, got {location!r}.")
     try:
         path.fs  # noqa: B018 - resolving the filesystem is the check
     except ValueError as error:
-        raise _unsupported(str(destination), _scheme(path), error) from None
+        raise _unsupported(str(location), _scheme(path), error, parameter) from None
     return path
 
 
-def _path(text: str, storage_conn_id: str | None) -> ObjectStoragePath:
+def _path(text: str, storage_conn_id: str | None, parameter: str) -> ObjectStoragePath:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     try:
         return ObjectStoragePath(text, conn_id=storage_conn_id)
     except ValueError as error:
-        raise _unsupported(text, text.partition("://")[0], error) from None
+        raise _unsupported(text, text.partition("://")[0], error, parameter) from None
 
 
 def _scheme(path: ObjectStoragePath) -> str:
@@ -133,7 +188,9 @@ def _scheme(path: ObjectStoragePath) -> str:
     return str(protocol[0] if isinstance(protocol, tuple | list) else protocol)
 
 
-def _unsupported(destination: str, scheme: str, error: ValueError) -> OctopodsValidationError:
+def _unsupported(
+    destination: str, scheme: str, error: ValueError, parameter: str = "destination"
+) -> OctopodsValidationError:
     provider = _SCHEME_PROVIDERS.get(scheme.lower())
     remedy = (
         f"install {provider} to write to {scheme}:// URLs"
@@ -141,7 +198,7 @@ def _unsupported(destination: str, scheme: str, error: ValueError) -> OctopodsVa
         else "check the scheme (file://, s3://, gs://, abfs://, ... as the installed providers offer)"
     )
     return _invalid(
-        "destination",
+        parameter,
         f"{destination!r} uses the scheme {scheme!r}, which no installed filesystem serves ({error}); "
         f"{remedy}.",
     )
@@ -149,8 +206,21 @@ def _unsupported(destination: str, scheme: str, error: ValueError) -> OctopodsVa
 
 def plain_uri(path: ObjectStoragePath) -> str:
     """``s3://bucket/key`` without the ``conn_id@`` that ``str()`` of an ObjectStoragePath may carry."""
-    protocol = path.protocol[0] if isinstance(path.protocol, tuple | list) else path.protocol
-    location = str(path.path)
+    return uri_of(_scheme(path), str(path.path))
+
+
+def uri_of(protocol: str, location: str) -> str:
+    """The plain URI of ``location`` (a filesystem path as fsspec spells it) on ``protocol``."""
     if protocol in ("file", "local"):
         return f"file://{location if location.startswith('/') else '/' + location}"
     return f"{protocol}://{location}"
+
+
+def _conn_id_of(path: ObjectStoragePath) -> str | None:
+    """
+    The connection an ``ObjectStoragePath`` names, if any: its ``conn_id`` attribute, which arrived
+    in Airflow 3.2; before it, a storage option (``version_compat.PATH_HAS_CONN_ID``).
+    """
+    if PATH_HAS_CONN_ID:
+        return path.conn_id  # type: ignore[no-any-return]
+    return path.storage_options.get("conn_id")  # type: ignore[no-any-return]

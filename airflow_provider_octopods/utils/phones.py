@@ -23,8 +23,8 @@ def mask_phone(phone: str | None) -> str | None:
     Keep the ``+``, the country calling code and the last two digits: ``+14155552671`` ->
     ``+1********71``. Enough to tell countries and spot duplicates, not enough to call anyone.
     """
-    if not phone:
-        return phone
+    if not phone or "*" in phone:
+        return phone  # nothing to mask, or masked already (a partition exported with mask_pii)
     digits = "".join(char for char in phone if char.isdigit())
     if len(digits) <= 4:
         return "*" * len(phone)

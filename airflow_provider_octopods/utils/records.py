@@ -1,8 +1,8 @@
 """
 The export record: one flat, JSON-native row per sent message, the same for both listing shapes.
 
-Also PII masking and the two file formats (JSON Lines and CSV), written to a binary stream so the
-caller decides where the bytes go (a temporary object, gzip, ...).
+Also PII masking and the file formats (JSON Lines, CSV and, through :mod:`.parquet`, Parquet),
+written to a binary stream so the caller decides where the bytes go (a temporary object, gzip, ...).
 """
 
 from __future__ import annotations
@@ -11,13 +11,22 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from airflow_provider_octopods.models import SentMessage, format_timestamp
 from airflow_provider_octopods.utils.phones import mask_phone
 
-__all__ = ["FIELDS", "FORMATS", "mask_phone", "to_record", "write_records"]
+__all__ = [
+    "FIELDS",
+    "FORMATS",
+    "HISTORY_FIELDS",
+    "STATUS_FIELDS",
+    "columns_of",
+    "mask_phone",
+    "to_record",
+    "write_records",
+]
 
 #: Column order of every export (CSV header, JSON key order).
 FIELDS = (
@@ -31,7 +40,17 @@ FIELDS = (
     "failure_reason",
     "exported_at",
 )
-FORMATS = ("jsonl", "csv")
+#: The record of a compacted history: the export's, plus when its status was last read again (null
+#: when it never was). Parquet files of both operators have these columns.
+HISTORY_FIELDS = (*FIELDS, "status_checked_at")
+#: The fields a status refresh may change; the rest of a record is what the capture saw.
+STATUS_FIELDS = ("status", "failure_code", "failure_reason", "status_checked_at")
+FORMATS = ("jsonl", "csv", "parquet")
+
+
+def columns_of(fields: Sequence[str], *, mask_pii: bool) -> list[str]:
+    """The columns written: ``fields`` without ``message_content`` when masking."""
+    return [name for name in fields if not (mask_pii and name == "message_content")]
 
 
 def to_record(message: SentMessage, *, exported_at: dt.datetime, mask_pii: bool) -> dict[str, Any]:
@@ -53,21 +72,33 @@ def to_record(message: SentMessage, *, exported_at: dt.datetime, mask_pii: bool)
 
 
 def write_records(
-    stream: IO[bytes], records: Iterable[dict[str, Any]], file_format: str, *, mask_pii: bool
+    stream: IO[bytes],
+    records: Iterable[dict[str, Any]],
+    file_format: str,
+    *,
+    mask_pii: bool,
+    fields: Sequence[str] = FIELDS,
 ) -> int:
     """
-    Write ``records`` to a binary stream as UTF-8 JSON Lines or CSV; return how many were written.
+    Write ``records`` to a binary stream as UTF-8 JSON Lines, CSV or Parquet; return how many were
+    written.
 
     CSV always has a header (so an empty window still yields a loadable file) and quotes fields
-    with commas, quotes or line breaks; JSON Lines keeps non-ASCII text as is.
+    with commas, quotes or line breaks; JSON Lines keeps non-ASCII text as is. ``fields`` are the
+    CSV columns (the export's :data:`FIELDS`, or :data:`HISTORY_FIELDS` for a compaction); Parquet
+    always has the full typed schema of :mod:`.parquet`.
     """
+    if file_format == "parquet":
+        from airflow_provider_octopods.utils.parquet import write_parquet
+
+        return write_parquet(stream, records, mask_pii=mask_pii)
     text = io.TextIOWrapper(
         stream, encoding="utf-8", newline="" if file_format == "csv" else None, write_through=True
     )
     count = 0
     try:
         if file_format == "csv":
-            columns = [name for name in FIELDS if not (mask_pii and name == "message_content")]
+            columns = columns_of(fields, mask_pii=mask_pii)
             writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\r\n", extrasaction="raise")
             writer.writeheader()
             for record in records:

@@ -225,7 +225,8 @@ def test_rerun_replaces_the_file(octopods_conn: CannedServer, tmp_path: Path) ->
     second = read_jsonl(tmp_path / "r.jsonl")
     assert [row["message_id"] for row in second] == [row["message_id"] for row in first]
     assert len(second) == 2
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.jsonl"]  # no temporary left
+    # no temporary left: the file and its manifest
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.jsonl", "r.jsonl.manifest.json"]
 
 
 def test_csv_quoting_and_non_ascii(octopods_conn: CannedServer, tmp_path: Path) -> None:
@@ -318,7 +319,7 @@ def test_no_key_in_the_output_or_result(octopods_conn: CannedServer, tmp_path: P
 @pytest.mark.parametrize(
     ("kwargs", "parameter"),
     [
-        ({"file_format": "parquet"}, "file_format"),
+        ({"file_format": "xml"}, "file_format"),
         ({"on_truncation": "ignore"}, "on_truncation"),
         ({"mask_pii": "yes"}, "mask_pii"),
         ({"destination": ""}, "destination"),
@@ -419,3 +420,21 @@ def test_an_unknown_scheme_names_destination_before_any_request(
         operator.execute(DAY)
     assert caught.value.parameter == "destination"
     assert octopods_conn.requests == []
+
+
+@pytest.mark.parametrize("named", [None, "named_storage"], ids=["no-connection", "own-connection"])
+def test_a_path_destination_and_a_storage_connection(
+    octopods_conn: CannedServer, tmp_path: Path, named: str | None
+) -> None:
+    """An ObjectStoragePath destination keeps its own connection, else takes storage_conn_id."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    from airflow_provider_octopods.utils.destinations import _conn_id_of, resolve_destination
+
+    octopods_conn.add("GET", LISTING, 200, LISTING_ARRAY)
+    destination = ObjectStoragePath(f"file://{tmp_path}/p.jsonl", conn_id=named)
+    assert _conn_id_of(resolve_destination(destination, "local_storage")) == (named or "local_storage")
+    operator = ExportSentMessagesOperator(
+        task_id="export", destination=destination, storage_conn_id="local_storage"
+    )
+    assert operator.execute(DAY)["count"] == len(read_jsonl(tmp_path / "p.jsonl")) == 2

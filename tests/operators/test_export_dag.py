@@ -142,7 +142,7 @@ def test_rerun_is_idempotent_and_empty_channel_writes_empty_file(
     assert xcom(run_dag(export_dag(destination=str(path))), "export")["count"] == 5
     assert xcom(run_dag(export_dag(destination=str(path))), "export")["count"] == 5
     assert len(path.read_text().splitlines()) == 5
-    assert [p.name for p in tmp_path.iterdir()] == ["empty.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl", "empty.jsonl.manifest.json"]
 
 
 def free_port() -> int:
@@ -206,4 +206,9 @@ def test_export_to_s3_through_an_aws_connection(simulator: SimulatorHandle, s3_s
         record["message_id"] for record in expected_records(ids, array_shape=True)
     ]
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket="exports")["Contents"]]
-    assert keys == ["octopods/whatsapp/2026-04-24.jsonl"]  # the temporary object is gone
+    # the temporary objects are gone: the file and its manifest
+    assert keys == ["octopods/whatsapp/2026-04-24.jsonl", "octopods/whatsapp/2026-04-24.jsonl.manifest.json"]
+    manifest = json.loads(
+        s3.get_object(Bucket="exports", Key="octopods/whatsapp/2026-04-24.jsonl.manifest.json")["Body"].read()
+    )
+    assert (manifest["count"], manifest["window_start"], manifest["truncated"]) == (5, WINDOW["start"], False)

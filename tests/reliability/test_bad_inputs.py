@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_octopods.exceptions import OctopodsValidationError
 from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook, OctopodsHook
 from airflow_provider_octopods.notifications.octopods import OctopodsNotifier
+from airflow_provider_octopods.operators.compact import CompactSentMessagesOperator
 from airflow_provider_octopods.operators.export import ExportSentMessagesOperator
 from airflow_provider_octopods.operators.send import SendSmsOperator, SendWhatsAppTemplateOperator
 from airflow_provider_octopods.sensors.delivery import MessageDeliverySensor
@@ -43,6 +44,21 @@ def trigger(**kwargs: Any) -> Callable[[], Any]:
 def export(**kwargs: Any) -> Callable[[], Any]:
     def run() -> Any:
         operator = ExportSentMessagesOperator(task_id="export", **{"destination": "/tmp/x.jsonl", **kwargs})
+        return operator.execute({})
+
+    return run
+
+
+def compact(**kwargs: Any) -> Callable[[], Any]:
+    def run() -> Any:
+        operator = CompactSentMessagesOperator(
+            task_id="compact",
+            **{
+                "source": "/tmp/octopods-capture/",
+                "destination": "/tmp/octopods-history/day.jsonl",
+                **kwargs,
+            },
+        )
         return operator.execute({})
 
     return run
@@ -148,7 +164,7 @@ CASES: list[Case] = [
     ("export", "destination", export(destination="")),
     ("export", "destination", export(destination="/data/exports/")),
     ("export", "destination", export(destination=42)),
-    ("export", "file_format", export(file_format="parquet")),
+    ("export", "file_format", export(file_format="xml")),
     ("export", "start", export(start="last tuesday")),
     ("export", "end", export(end=["2026-04-24"])),
     ("export", "start", export(start="2026-04-25T00:00:00Z", end="2026-04-24T00:00:00Z")),
@@ -160,6 +176,32 @@ CASES: list[Case] = [
     ("export", "destination", export(destination="file://exports/day.jsonl")),
     ("export", "destination", export(destination="s4://bucket/day.jsonl")),
     ("export", "file_format", export(destination="/tmp/day.csv", file_format="jsonl")),
+    # CompactSentMessagesOperator
+    ("compact", "source", compact(source="")),
+    ("compact", "source", compact(source="capture/2026-04-24/")),
+    ("compact", "source", compact(source="file://capture/")),
+    ("compact", "source", compact(source=42)),
+    ("compact", "source", compact(source="nosuchfs://bucket/capture/")),
+    ("compact", "destination", compact(destination="")),
+    ("compact", "destination", compact(destination="/data/history/")),
+    ("compact", "destination", compact(destination="history/day.jsonl")),
+    ("compact", "destination", compact(destination="/data/history/day.parquet.gz")),
+    (
+        "compact",
+        "destination",
+        compact(destination="/tmp/octopods-capture/day.jsonl"),
+    ),  # among the partitions
+    ("compact", "file_format", compact(file_format="xml")),
+    ("compact", "file_format", compact(file_format="csv")),  # contradicts .jsonl
+    ("compact", "start", compact(start="last tuesday")),
+    ("compact", "end", compact(end=["2026-04-24"])),
+    ("compact", "start", compact(start="2026-04-25T00:00:00Z", end="2026-04-24T00:00:00Z")),
+    ("compact", "storage_conn_id", compact(storage_conn_id="")),
+    ("compact", "octopods_conn_id", compact(octopods_conn_id="")),
+    ("compact", "refresh_statuses", compact(refresh_statuses="yes")),
+    ("compact", "on_gap", compact(on_gap="ignore")),
+    ("compact", "on_gap", compact(on_gap=None)),
+    ("compact", "mask_pii", compact(mask_pii=1)),
     # SendWhatsAppTemplateOperator / SendSmsOperator
     ("send", "template_id", whatsapp(template_id="two words")),
     ("send", "destination_phone", whatsapp(destination_phone="0044 7700 900123")),

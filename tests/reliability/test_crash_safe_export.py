@@ -61,4 +61,8 @@ def test_sigkill_mid_write(simulator: SimulatorHandle, tmp_path: Path, previous:
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     assert result["count"] == len(rows) == len(ids)
     assert sorted(row["message_id"] for row in rows) == sorted(ids)
-    assert [path.name for path in target.parent.iterdir()] == [target.name]  # the stale temporary is gone
+    # the stale temporary is gone; the file has its manifest
+    assert sorted(path.name for path in target.parent.iterdir()) == [
+        target.name,
+        f"{target.name}.manifest.json",
+    ]
