@@ -41,7 +41,7 @@ __all__ = ["MessageDeliveryTrigger"]
 
 #: What :meth:`MessageDeliveryTrigger._from_listing` returns besides a status.
 _NOT_LISTED = object()
-_LISTING_FAILED = object()
+_ON_ITS_OWN = object()
 
 
 def _settles(status: MessageStatus, *, target: DeliveryStatus) -> bool:
@@ -196,7 +196,7 @@ class MessageDeliveryTrigger(BaseTrigger):
                 while True:
                     pause = jittered(interval, after_unknown=after_unknown)
                     status: MessageStatus | None = None
-                    if feed is not None and listed and feed.shared:
+                    if feed is not None and listed:
                         found = await self._from_listing(feed, message_id, pause, interval, in_flight)
                         listed = found is not _NOT_LISTED  # older than the newest 100: on its own now
                         status = found if isinstance(found, MessageStatus) else None
@@ -260,18 +260,21 @@ class MessageDeliveryTrigger(BaseTrigger):
         """
         The status the listing shows at this poll, waiting up to ``pause``; a listing that shows the
         message settled before then ends the wait early. Returns ``_NOT_LISTED`` when a fresh listing
-        does not show it, ``_LISTING_FAILED`` when the listing request failed.
+        does not show it, ``_ON_ITS_OWN`` when this poll is made on its own: the listing request
+        failed, or the feed serves no other id now.
         """
         settles = partial(_settles, target=self.target_status)
         try:
             return await asyncio.wait_for(feed.watch(message_id, settles), timeout=pause)
         except TimeoutError:
             pass
+        if not feed.shared:
+            return _ON_ITS_OWN  # a lone wait (or a listing that fails for good): poll on its own
         # A listing from within the last tenth of the interval is as fresh as this poll's own jitter.
         async with in_flight:
             snapshot = await feed.snapshot(fresh_since=time.time() - 0.1 * interval)
         if snapshot is None:
-            return _LISTING_FAILED
+            return _ON_ITS_OWN
         return snapshot.statuses.get(message_id, _NOT_LISTED)
 
     def _next_interval(self, interval: float, status: DeliveryStatus) -> float:

@@ -347,3 +347,86 @@ def test_a_message_already_at_the_target_logs_that_it_was_reached(
     task = sensor(target_status="READ")
     assert task.execute({})["status"] == "READ"
     assert _info_lines(log) == ["WhatsApp message 101 is READ: READ reached."]
+
+
+# -- the listing, worker side ------------------------------------------------------------------------------
+
+LISTING_PATH = "/api/v1/whatsapp/messages"
+
+
+def listing_of(*items: tuple[int, str]) -> dict[str, Any]:
+    return {
+        "messages": [
+            {
+                "message_id": message_id,
+                "status": status,
+                "phone_number": "+15551234567",
+                "sent_at": "2026-04-24T10:00:00Z",
+            }
+            for message_id, status in items
+        ]
+    }
+
+
+def test_a_mostly_done_batch_is_read_through_one_listing_request(
+    octopods_conn: CannedServer, log: Any
+) -> None:
+    answer(octopods_conn, 1, "DELIVERED")
+    answer(octopods_conn, 2, "READ")
+    octopods_conn.add("GET", LISTING_PATH, 200, listing_of((3, "DELIVERED"), (4, "DELIVERED"), (5, "SENT")))
+    with pytest.raises(TaskDeferred):
+        sensor(message_id=[1, 2, 3, 4, 5]).execute({})
+    assert [request.path for request in octopods_conn.requests] == [
+        "/api/v1/whatsapp/messages/1",
+        "/api/v1/whatsapp/messages/2",
+        LISTING_PATH,
+    ]
+    (line,) = _info_lines(log)
+    assert line.startswith(
+        "Read 3 of 5 messages through one listing request and 2 on their own: 1 not yet DELIVERED: 5 (SENT)"
+    )
+
+
+def test_the_check_reads_on_their_own_what_the_listing_lacks(octopods_conn: CannedServer) -> None:
+    answer(octopods_conn, 1, "DELIVERED")
+    answer(octopods_conn, 2, "DELIVERED")
+    answer(octopods_conn, 4, "DELIVERED")  # older than the listing's newest 100
+    octopods_conn.add("GET", LISTING_PATH, 200, listing_of((3, "READ")))
+    results = sensor(message_id=[1, 2, 3, 4]).execute({})
+    assert [item["status"] for item in results] == ["DELIVERED", "DELIVERED", "READ", "DELIVERED"]
+    assert len(octopods_conn.requests) == 4  # 1, 2, the listing, 4
+
+
+def test_a_listing_failure_in_the_listing_entry_is_confirmed_for_its_code(
+    octopods_conn: CannedServer,
+) -> None:
+    answer(octopods_conn, 1, "DELIVERED")
+    answer(octopods_conn, 2, "DELIVERED")
+    failed_item = {"message_id": 3, "status": "failed", "phone_number": "+1555", "failure_reason": "Window"}
+    octopods_conn.add("GET", LISTING_PATH, 200, {"messages": [failed_item]})
+    answer(octopods_conn, 3, {**FAILED_470, "message_id": 3})
+    with pytest.raises(OctopodsDeliveryFailed) as caught:
+        sensor(message_id=[1, 2, 3]).execute({})
+    assert caught.value.failure_code == 470
+
+
+def test_poke_mode_reads_the_due_messages_of_a_list_through_the_listing(octopods_conn: CannedServer) -> None:
+    octopods_conn.add("GET", LISTING_PATH, 200, listing_of((1, "SENT"), (2, "SENT")))
+    octopods_conn.add("GET", LISTING_PATH, 200, listing_of((1, "DELIVERED"), (2, "READ")))
+    task = sensor(message_id=[1, 2], deferrable=False)
+    assert task.poke({}) is False
+    done = task.poke({})
+    assert isinstance(done, PokeReturnValue)
+    assert [item["status"] for item in done.xcom_value] == ["DELIVERED", "READ"]
+    assert [request.path for request in octopods_conn.requests] == [LISTING_PATH, LISTING_PATH]
+
+
+def test_use_listing_false_polls_each_message_and_tells_the_trigger(octopods_conn: CannedServer) -> None:
+    answer(octopods_conn, 1, "DELIVERED")
+    answer(octopods_conn, 2, "DELIVERED")
+    answer(octopods_conn, 3, "SENT")
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(message_id=[1, 2, 3], use_listing=False).execute({})
+    assert LISTING_PATH not in [request.path for request in octopods_conn.requests]
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["use_listing"] is False
