@@ -67,7 +67,12 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.hooks.octopods"]}],
         "sensors": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.sensors.delivery"]}],
-        "triggers": [{"integration-name": "Octopods", "python-modules": [f"{_MODULE}.triggers.delivery"]}],
+        "triggers": [
+            {
+                "integration-name": "Octopods",
+                "python-modules": [f"{_MODULE}.triggers.delivery", f"{_MODULE}.triggers.events"],
+            }
+        ],
         "operators": [
             {
                 "integration-name": "Octopods",

@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from airflow_provider_octopods import api
@@ -49,10 +50,26 @@ _LISTING = api.listing_request(api.LISTING_MAX_LIMIT)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One listing response: when its request started, and the status of each id it lists."""
+    """
+    One listing request: when it started, and the messages it listed (newest first), or its error.
+
+    :param fetched_at: When the request started (the listing is at least this fresh).
+    :param messages: The newest messages of the key, as the listing gave them.
+    :param error: Why the request failed; its askers then read each message on its own.
+    """
 
     fetched_at: float
-    statuses: dict[int, MessageStatus]
+    messages: tuple[SentMessage, ...] = ()
+    error: OctopodsError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @cached_property
+    def statuses(self) -> dict[int, MessageStatus]:
+        """The status of each listed id (computed once, for every wait that reads this snapshot)."""
+        return {message.message_id: message.to_status() for message in self.messages}
 
 
 @dataclass
@@ -75,7 +92,7 @@ class ListingFeed:
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
         self._latest: Snapshot | None = None
-        self._in_flight: asyncio.Future[Snapshot | None] | None = None
+        self._in_flight: asyncio.Future[Snapshot] | None = None
         self._last_started = float("-inf")
         self._unavailable_until = float("-inf")
         self._watches: dict[int, list[_Watch]] = {}
@@ -103,9 +120,9 @@ class ListingFeed:
         """
         return len(self._waits) > 1 and time.time() >= self._unavailable_until
 
-    async def snapshot(self, *, fresh_since: float) -> Snapshot | None:
+    async def snapshot(self, *, fresh_since: float) -> Snapshot:
         """
-        A listing whose request started at or after ``fresh_since``; None when that request failed.
+        A listing whose request started at or after ``fresh_since`` (check :attr:`Snapshot.ok`).
 
         A request in flight is shared when it is fresh enough; otherwise the next one starts once it
         is done and :data:`MIN_FETCH_INTERVAL` has passed since the last start.
@@ -117,14 +134,14 @@ class ListingFeed:
             in_flight = self._in_flight
             if in_flight is not None:
                 result = await asyncio.shield(in_flight)
-                if self._last_started >= fresh_since:
+                if result.fetched_at >= fresh_since:
                     return result
                 continue
             self._in_flight = asyncio.get_running_loop().create_future()
             return await self._fetch_now(self._in_flight)
 
-    async def _fetch_now(self, done: asyncio.Future[Snapshot | None]) -> Snapshot | None:
-        result: Snapshot | None = None
+    async def _fetch_now(self, done: asyncio.Future[Snapshot]) -> Snapshot:
+        result = Snapshot(time.time(), error=OctopodsError("The listing request was cancelled."))
         try:
             pause = self._last_started + MIN_FETCH_INTERVAL - time.time()
             if pause > 0:
@@ -132,12 +149,12 @@ class ListingFeed:
             started = self._last_started = time.time()
             self.requests += 1
             try:
-                messages = await self._fetch()
+                result = Snapshot(started, tuple(await self._fetch()))
             except OctopodsError as error:
                 if not is_passing(error):
                     self._unavailable_until = started + UNAVAILABLE_FOR
-                return None  # every asker falls back to a per-message poll
-            result = Snapshot(started, {message.message_id: message.to_status() for message in messages})
+                result = Snapshot(started, error=error)  # every asker reads on its own this time
+                return result
             self._latest = result
             self._notify(result)
             return result

@@ -404,6 +404,10 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
             self._settings = await self.client.settings(self.octopods_conn_id, self._load_settings)
         return self._settings
 
+    def reset_settings(self) -> None:
+        """Read the connection again at the next call (after it failed, say: it may have been mended)."""
+        self._settings = None
+
     async def _load_settings(self) -> api.ConnectionSettings:
         from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
         from airflow.providers.common.compat.sdk import AirflowNotFoundException

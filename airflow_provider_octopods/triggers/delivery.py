@@ -273,7 +273,7 @@ class MessageDeliveryTrigger(BaseTrigger):
         # A listing from within the last tenth of the interval is as fresh as this poll's own jitter.
         async with in_flight:
             snapshot = await feed.snapshot(fresh_since=time.time() - 0.1 * interval)
-        if snapshot is None:
+        if not snapshot.ok:
             return _ON_ITS_OWN
         return snapshot.statuses.get(message_id, _NOT_LISTED)
 

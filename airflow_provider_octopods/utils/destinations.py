@@ -222,5 +222,5 @@ def _conn_id_of(path: ObjectStoragePath) -> str | None:
     in Airflow 3.2; before it, a storage option (``version_compat.PATH_HAS_CONN_ID``).
     """
     if PATH_HAS_CONN_ID:
-        return path.conn_id  # type: ignore[no-any-return]
+        return getattr(path, "conn_id", None)  # an attribute the older type stubs do not know
     return path.storage_options.get("conn_id")  # type: ignore[no-any-return]

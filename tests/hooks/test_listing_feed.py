@@ -62,7 +62,7 @@ async def test_concurrent_askers_share_one_request() -> None:
     snapshots = await asyncio.gather(*(feed.snapshot(fresh_since=now) for _ in range(50)))
     assert len(fake.started) == 1
     assert all(snapshot is snapshots[0] for snapshot in snapshots)
-    assert snapshots[0] is not None
+    assert snapshots[0].ok
     assert snapshots[0].statuses[1].status is DeliveryStatus.DELIVERED
 
 
@@ -87,12 +87,15 @@ async def test_a_failed_request_answers_none_and_passing_trouble_is_asked_again(
     feed = ListingFeed(fake)
     feed.register(1)
     feed.register(2)
-    assert await feed.snapshot(fresh_since=time.time()) is None
+    failed = await feed.snapshot(fresh_since=time.time())
+    assert not failed.ok
+    assert isinstance(failed.error, OctopodsServerError)
+    assert failed.statuses == {}
     assert feed.shared  # a 5xx passes: the next poll asks again
-    assert await feed.snapshot(fresh_since=time.time()) is None
+    assert not (await feed.snapshot(fresh_since=time.time())).ok
     assert feed.shared  # so does a 429 (the key's throttle holds requests back)
     snapshot = await feed.snapshot(fresh_since=time.time())
-    assert snapshot is not None
+    assert snapshot.ok
     assert snapshot.statuses[1].status is DeliveryStatus.READ
 
 
@@ -106,7 +109,7 @@ async def test_a_listing_that_fails_for_good_is_not_asked_for_a_while(error: Exc
     feed.register(1)
     feed.register(2)
     assert feed.shared
-    assert await feed.snapshot(fresh_since=time.time()) is None
+    assert not (await feed.snapshot(fresh_since=time.time())).ok
     assert not feed.shared  # its waits poll each message meanwhile
 
 
@@ -141,7 +144,6 @@ async def test_statuses_keep_the_listing_failure_fields() -> None:
     failed = message(5, "FAILED", failure_code=470, failure_reason="Re-engagement window expired")
     feed = ListingFeed(FakeListing([failed], delay=0.0))
     snapshot = await feed.snapshot(fresh_since=time.time())
-    assert snapshot is not None
     status = snapshot.statuses[5]
     assert (status.failure_code, status.failure_reason) == (470, "Re-engagement window expired")
     assert status.status_message is None  # the listing carries no status text
