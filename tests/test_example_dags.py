@@ -46,13 +46,16 @@ def _airflow2() -> bool:
 
 
 def test_the_examples_parse(example_dags: dict[str, Any]) -> None:
+    from airflow_provider_octopods.version_compat import AIRFLOW_V_3_0_PLUS
+
     assert set(example_dags) == {
         "octopods_gate_on_delivery",
         "octopods_gate_on_delivery_batch",
         "octopods_nightly_export",
         "octopods_history_capture",
         "octopods_nightly_history",
-    }
+        "octopods_whatsapp_with_sms_fallback",
+    } | ({"octopods_failure_remediation"} if AIRFLOW_V_3_0_PLUS else set())  # asset watchers: Airflow 3
     for dag in example_dags.values():
         assert dag.doc_md or dag.description
 
@@ -194,3 +197,14 @@ def test_nightly_history_of_a_day_of_captures(
     assert sorted(row["message_id"] for row in rows) == sorted(m["message_id"] for m in sent)
     assert {row["status"] for row in rows} == {"READ"}
     assert result["refreshed"] == sum(1 for row in rows if row["status_checked_at"] is not None) > 0
+
+
+def test_whatsapp_with_sms_fallback(simulator: SimulatorHandle, example_dags: dict[str, Any]) -> None:
+    """The recipient not reached on WhatsApp (0470 fails on the simulator) gets one SMS; the others none."""
+    dag_run = run_dag(example_dags["octopods_whatsapp_with_sms_fallback"])
+    assert task_state(dag_run, "wait_for_whatsapp") == "success"
+    assert xcom(dag_run, "failed_recipients") == ["+14155550470"]
+    stats = simulator.stats()
+    assert stats["sends_by_channel"]["sms"] == 1
+    sms = [message for message in stats["messages"].values() if message["channel"] == "sms"]
+    assert [message["phone_number"] for message in sms] == ["+14155550470"]
