@@ -60,7 +60,8 @@ def test_dag_blocks_load_as_dag_files(code: str, tmp_path: Path) -> None:
     extra = {} if AIRFLOW_V_3_0_PLUS else {"include_examples": False}
     bag = DagBag(dag_folder=str(path), **extra)
     assert bag.import_errors == {}
-    assert bag.dags, "the block defines no DAG"
+    # A block of an Airflow 3 feature defines no DAG on Airflow 2.11, and says so.
+    assert bag.dags or (not AIRFLOW_V_3_0_PLUS and "Airflow 2.11" in code), "the block defines no DAG"
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
