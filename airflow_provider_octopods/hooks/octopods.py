@@ -178,46 +178,9 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def _transport(self, request: api.ApiRequest, key: str) -> api.ApiResponse:
-        import requests
+        from airflow_provider_octopods.hooks.transports import requests_exchange
 
-        settings = self.settings
-        try:
-            response = self.session.request(
-                request.method,
-                request.url(settings.base_url),
-                params=dict(request.params) or None,
-                data=request.encoded_body(),
-                headers=request.headers(key),
-                timeout=settings.timeout,
-                allow_redirects=False,
-            )
-        except requests.exceptions.ConnectTimeout:
-            raise api.transport_error(
-                request,
-                f"connecting timed out after {settings.timeout:g} s",
-                may_have_reached_server=False,
-                settings=settings,
-            ) from None
-        except requests.exceptions.ConnectionError as error:
-            refused = _never_connected(error)
-            raise api.transport_error(
-                request,
-                "could not connect" if refused else "the connection broke before an answer arrived",
-                may_have_reached_server=not refused,
-                settings=settings,
-            ) from None
-        except requests.exceptions.Timeout:
-            raise api.transport_error(
-                request,
-                f"no answer within {settings.timeout:g} s",
-                may_have_reached_server=True,
-                settings=settings,
-            ) from None
-        except requests.exceptions.RequestException as error:
-            raise api.transport_error(
-                request, type(error).__name__, may_have_reached_server=True, settings=settings
-            ) from None
-        return api.ApiResponse.build(response.status_code, response.headers.items(), response.content)
+        return requests_exchange(self.session, request, key, self.settings)
 
     # -- public API --
 
@@ -353,15 +316,6 @@ class OctopodsHook(_OctopodsConnectionMixin, BaseHook):
         return True, f"{channel.key_label}: works"
 
 
-def _never_connected(error: Exception) -> bool:
-    """Whether a ``requests`` connection error happened before any byte of the request was sent."""
-    import urllib3.exceptions
-
-    reason: Any = error.args[0] if error.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError)
-
-
 class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
     """
     The async twin of :class:`OctopodsHook`, for triggers.
@@ -481,49 +435,9 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
     async def _transport(
         self, shared: SharedSession, request: api.ApiRequest, key: str, settings: api.ConnectionSettings
     ) -> api.ApiResponse:
-        import aiohttp
+        from airflow_provider_octopods.hooks.transports import aiohttp_exchange
 
-        request_timeout = settings.timeout
-        try:
-            async with shared.session.request(
-                request.method,
-                request.url(shared.base_url),
-                params=dict(request.params) or None,
-                data=request.encoded_body(),
-                headers=request.headers(key),
-                allow_redirects=False,
-                proxy=shared.proxy,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=request_timeout, sock_read=request_timeout
-                ),
-            ) as response:
-                body = await response.read()
-                return api.ApiResponse.build(response.status, response.headers.items(), body)
-        except aiohttp.ConnectionTimeoutError:
-            raise api.transport_error(
-                request,
-                f"connecting timed out after {request_timeout:g} s",
-                may_have_reached_server=False,
-                settings=settings,
-            ) from None
-        except aiohttp.ClientConnectorError:
-            raise api.transport_error(
-                request, "could not connect", may_have_reached_server=False, settings=settings
-            ) from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise api.transport_error(
-                request,
-                f"no answer within {request_timeout:g} s",
-                may_have_reached_server=True,
-                settings=settings,
-            ) from None
-        except aiohttp.ClientError as error:
-            raise api.transport_error(
-                request,
-                f"the connection broke before an answer arrived ({type(error).__name__})",
-                may_have_reached_server=True,
-                settings=settings,
-            ) from None
+        return await aiohttp_exchange(shared, request, key, settings)
 
     async def get_message_status(
         self, shared: SharedSession, message_id: int | str, channel: str = "whatsapp"

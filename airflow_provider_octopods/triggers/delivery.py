@@ -30,7 +30,7 @@ from airflow_provider_octopods.exceptions import OctopodsError
 from airflow_provider_octopods.models import Channel, DeliveryStatus, MessageStatus
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from airflow_provider_octopods.hooks.listing_feed import ListingFeed
     from airflow_provider_octopods.hooks.octopods import OctopodsAsyncHook
@@ -187,38 +187,14 @@ class MessageDeliveryTrigger(BaseTrigger):
                 return await hook.get_message_status(shared, message_id, self.channel.value)
 
         async def watch(message_id: int) -> None:
-            if feed is not None:
-                feed.register(message_id)
             try:
-                interval = self.first_poll_after
-                after_unknown = False
-                listed = feed is not None
-                while True:
-                    pause = jittered(interval, after_unknown=after_unknown)
-                    status: MessageStatus | None = None
-                    if feed is not None and listed:
-                        found = await self._from_listing(feed, message_id, pause, interval, in_flight)
-                        listed = found is not _NOT_LISTED  # older than the newest 100: on its own now
-                        status = found if isinstance(found, MessageStatus) else None
-                    else:
-                        await asyncio.sleep(pause)
-                    if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
-                        raise TimeoutError
-                    if status is None or lacks_failure_code(status):
-                        status = await poll(message_id)
-                    self._record(statuses, status)
-                    outcome = outcome_of(status.status, self.target_status)
-                    if outcome is not Outcome.PENDING:
-                        endings.put_nowait(outcome)
-                        return
-                    interval = self._next_interval(interval, status.status)
-                    after_unknown = status.status is DeliveryStatus.UNKNOWN
+                endings.put_nowait(await self._watch(message_id, poll, feed, in_flight, statuses))
             except Exception as error:  # CancelledError is not an Exception: it propagates
                 endings.put_nowait(error)
-            finally:
-                if feed is not None:
-                    feed.unregister(message_id)
 
+        if feed is not None:  # all at once, so the first poll already knows the feed serves several
+            for message_id in self.message_ids:
+                feed.register(message_id)
         watchers = [asyncio.create_task(watch(message_id)) for message_id in self.message_ids]
         try:
             failures = 0
@@ -235,6 +211,45 @@ class MessageDeliveryTrigger(BaseTrigger):
             for task in watchers:
                 task.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
+
+    async def _watch(
+        self,
+        message_id: int,
+        poll: Callable[[int], Awaitable[MessageStatus]],
+        feed: ListingFeed | None,
+        in_flight: asyncio.Semaphore,
+        statuses: dict[int, MessageStatus],
+    ) -> Outcome:
+        """
+        One message's polls, on the docs' schedule, until it is settled (or the deadline passes).
+        Registered with the feed by the caller; unregistered here when the watch ends.
+        """
+        try:
+            interval = self.first_poll_after
+            after_unknown = False
+            listed = feed is not None
+            while True:
+                pause = jittered(interval, after_unknown=after_unknown)
+                status: MessageStatus | None = None
+                if feed is not None and listed and feed.shared:
+                    found = await self._from_listing(feed, message_id, pause, interval, in_flight)
+                    listed = found is not _NOT_LISTED  # older than the newest 100: on its own now
+                    status = found if isinstance(found, MessageStatus) else None
+                else:
+                    await asyncio.sleep(pause)
+                if time.time() >= self.deadline:  # wall clock, which a suspended host also moves
+                    raise TimeoutError
+                if status is None or lacks_failure_code(status):
+                    status = await poll(message_id)
+                self._record(statuses, status)
+                outcome = outcome_of(status.status, self.target_status)
+                if outcome is not Outcome.PENDING:
+                    return outcome
+                interval = self._next_interval(interval, status.status)
+                after_unknown = status.status is DeliveryStatus.UNKNOWN
+        finally:
+            if feed is not None:
+                feed.unregister(message_id)
 
     def _listing_feed(
         self, hook: OctopodsAsyncHook, shared: SharedSession, settings: api.ConnectionSettings
