@@ -50,10 +50,14 @@ class Fault:
 
 
 def rate_limit_now(simulator: SimulatorHandle) -> None:
-    """A tight limit whose only token is already spent: the next requests get 429s."""
+    """
+    A tight limit whose only token is already spent: the next requests get 429s. (One token every five
+    seconds: a surface whose start takes a few seconds, such as dag.test() on a busy machine, still
+    meets the limit.)
+    """
     import urllib.request
 
-    simulator.set_rate_limit(2.0, burst=1)
+    simulator.set_rate_limit(0.2, burst=1)
     request = urllib.request.Request(
         f"{simulator.base_url}/api/v1/whatsapp/messages?limit=1",
         headers={"X-Octopods-Auth": simulator.whatsapp_api_key},
