@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_octopods.hooks.octopods import OctopodsHook
-from airflow_provider_octopods.version_compat import AIRFLOW_V_3_1_PLUS
+from airflow_provider_octopods.version_compat import AIRFLOW_V_3_3_PLUS
 from tests.keys import CHANNEL_KEY, WHATSAPP_KEY
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def test_the_cli_connection_test_names_a_misspelled_extra(tmp_path: Path, canned
         timeout=120,
         check=False,
     )
-    if AIRFLOW_V_3_1_PLUS:  # the CLI of Airflow 2.11 and 3.0 prints the failure but exits 0
+    if AIRFLOW_V_3_3_PLUS:  # before 3.3 the CLI prints the failure but exits 0
         assert result.returncode == 1, result.stdout + result.stderr
     assert "Connection failed!" in result.stdout
     assert "`whatsapp_apikey` (did you mean `whatsapp_api_key`?)" in result.stdout

@@ -128,7 +128,7 @@ def test_bad_arguments(kwargs: dict[str, Any], parameter: str) -> None:
 async def test_new_failures_fire_once_and_an_unchanged_listing_fires_nothing(
     simulator: SimulatorHandle,
 ) -> None:
-    old = simulator.add_message(FAILING)  # failed before the watcher started: the baseline
+    old = simulator.add_message(FAILING, status="FAILED")  # failed before the watcher started: the baseline
     simulator.add_message("+14155552671")  # delivered: not a FAILED status
     watch = Watch(watcher())
     await until(lambda: baseline_passed(simulator))
@@ -210,7 +210,7 @@ async def test_without_a_store_a_restart_starts_a_new_baseline(simulator: Simula
     watch = Watch(watcher())
     await until(lambda: baseline_passed(simulator))
     await watch.stop()
-    simulator.add_message(FAILING)  # failed while no triggerer watched: not reported (documented)
+    simulator.add_message(FAILING, status="FAILED")  # failed while no triggerer watched: not reported
     watch = Watch(watcher())
     await watch.quiet_for(2.5)
     after = simulator.add_message(FAILING)
