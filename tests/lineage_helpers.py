@@ -11,6 +11,7 @@ Lineage and asset events in tests, on Airflow 2.11 and 3.x alike.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -67,13 +68,21 @@ def sync_dags(*dags: Any) -> None:
         try:
             from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
         except ImportError:  # Airflow 3.0 and 3.1
-            from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[attr-defined,no-redef]
+            from airflow.models import dagbag
+
+            DagBag = dagbag.DagBag  # type: ignore[misc]
+            sync_bag_to_db = getattr(dagbag, "sync_bag_to_db", None)  # 3.1
 
         DagBundlesManager().sync_bundles_to_db()
         bag = DagBag(dag_folder=None)  # type: ignore[arg-type]
         for dag in dags:
             bag.bag_dag(dag)
-        sync_bag_to_db(bag, "dags-folder", None)
+        if sync_bag_to_db is None:  # Airflow 3.0: a method of the bag, which needs each DAG's file
+            for dag in dags:
+                dag.relative_fileloc = dag.relative_fileloc or os.path.basename(dag.fileloc)
+            bag.sync_to_db("dags-folder", None)
+        else:
+            sync_bag_to_db(bag, "dags-folder", None)
     else:
         dags[0].bulk_write_to_db(list(dags))  # Airflow 2.11: the DAG class writes itself
     from airflow.models.dag import DagModel

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -329,10 +330,11 @@ def test_figures_are_json_native_and_keyless(simulator: SimulatorHandle, tmp_pat
     )
     recorded: dict[str, Any] = {}
 
-    class Accessor:
-        extra = recorded
+    class OutletEvents:  # what Airflow hands a task: one accessor per outlet
+        def __getitem__(self, outlet: Any) -> Any:
+            return SimpleNamespace(extra=recorded)
 
-    operator.execute({"outlet_events": {Asset("file:///y"): Accessor()}})  # type: ignore[dict-item]
+    operator.execute({"outlet_events": OutletEvents()})  # type: ignore[typeddict-item]
     assert sorted(recorded) == ["count", "truncated", "window_end", "window_start"]
     assert json.loads(json.dumps(recorded)) == recorded
     assert_no_key(json.dumps(recorded))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_octopods.utils.records import FIELDS, HISTORY_FIELDS
+from tests.keys import assert_no_key
 from tests.operators.test_export_dag import WINDOW, seed
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ def test_dag_test_emits_the_facets_of_every_operator(simulator: SimulatorHandle,
     finally:
         dag_file.unlink()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_no_key(result.stdout, result.stderr)  # the task logs of the child process
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     octopods = f"octopods://{simulator.host}:{simulator.port}"
 
