@@ -55,6 +55,12 @@ LEGACY_CONNECTION_FORM = not AIRFLOW_V_3_2_PLUS
 #: a storage option. Goes with the fallback in ``utils.destinations`` when the minimum is 3.2.
 PATH_HAS_CONN_ID = AIRFLOW_V_3_2_PLUS
 
+#: Airflow 3.1 can run a notifier in the triggerer, as a Deadline Alert's callback: it constructs the
+#: notifier with the alert's ``context=`` (``BaseNotifier.__init__`` takes it from 3.1 on) and awaits
+#: it. Before 3.1, ``BaseNotifier.__init__`` takes no argument. Goes with the plain
+#: ``super().__init__()`` in ``OctopodsNotifier`` when the minimum Airflow is 3.1.
+NOTIFIER_TAKES_CONTEXT = AIRFLOW_V_3_1_PLUS
+
 #: Airflow 3.0's execution API refuses an XCom whose value is None (its client sends no body for it;
 #: 3.1 made the body optional), which would fail a send task whose result has an empty field after the
 #: message went out. The send operators push the fields themselves there. Goes with 3.0 support.

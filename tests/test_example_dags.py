@@ -54,10 +54,25 @@ def test_the_examples_parse(example_dags: dict[str, Any]) -> None:
         "octopods_nightly_export",
         "octopods_history_capture",
         "octopods_nightly_history",
+        "octopods_history_deadline",
         "octopods_whatsapp_with_sms_fallback",
     } | ({"octopods_failure_remediation"} if AIRFLOW_V_3_0_PLUS else set())  # asset watchers: Airflow 3
     for dag in example_dags.values():
         assert dag.doc_md or dag.description
+
+
+def test_the_deadline_alert_is_there_from_airflow_3_1(example_dags: dict[str, Any]) -> None:
+    """Airflow's dag.test() cannot run a DAG with a deadline (3.1, 3.3); the engine tests run one."""
+    from airflow_provider_octopods.version_compat import AIRFLOW_V_3_1_PLUS
+
+    deadline = getattr(example_dags["octopods_history_deadline"], "deadline", None)
+    if not AIRFLOW_V_3_1_PLUS:
+        assert not deadline
+        return
+    [alert] = deadline if isinstance(deadline, list) else [deadline]
+    assert alert.callback.path == "airflow_provider_octopods.notifications.octopods.OctopodsNotifier"
+    assert alert.callback.kwargs["destination_phones"] == "+14155552671"
+    assert alert.interval == dt.timedelta(hours=2)
 
 
 def test_gate_on_delivery(simulator: SimulatorHandle, example_dags: dict[str, Any]) -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_octopods import api
-from airflow_provider_octopods.exceptions import OctopodsIncompleteHistoryError, OctopodsValidationError
+from airflow_provider_octopods.exceptions import (
+    OctopodsError,
+    OctopodsIncompleteHistoryError,
+    OctopodsValidationError,
+)
 from airflow_provider_octopods.models import format_timestamp, parse_timestamp
 from airflow_provider_octopods.operators._arguments import check_choice, check_flag, check_literal_output
+from airflow_provider_octopods.operators._lineage import WrittenFileLineage
 from airflow_provider_octopods.utils.destinations import (
     check_literal_location,
     plain_uri,
@@ -25,6 +31,7 @@ from airflow_provider_octopods.utils.windows import Window, resolve_window
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_octopods.hooks.octopods import OctopodsHook
     from airflow_provider_octopods.operators._status_refresh import RefreshReport
     from airflow_provider_octopods.utils.partitions import Discovery, Partition
 
@@ -34,7 +41,7 @@ GAP_MODES = ("fail", "warn")
 _EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
-class CompactSentMessagesOperator(BaseOperator):
+class CompactSentMessagesOperator(WrittenFileLineage, BaseOperator):
     """
     Turn a day of capture partitions into one complete history file, with final statuses.
 
@@ -66,6 +73,12 @@ class CompactSentMessagesOperator(BaseOperator):
     Returns (XCom) ``{"path", "count", "window_start", "window_end", "complete", "gaps",
     "refreshed", "partitions"}``: ``gaps`` a list of ``[start, end]`` ISO 8601 pairs, ``refreshed``
     how many records were read again, ``partitions`` how many partitions were read. Never the rows.
+
+    **Lineage and assets**, as for the export: the history file is an asset (its plain URI), read
+    from ``octopods://<api host>/whatsapp/messages`` (the API host the partitions came from),
+    recorded as hook lineage once in place and reported as OpenLineage facets with the schema of
+    its columns. The asset event of an ``Asset`` outlet (or of the file attached to an
+    ``AssetAlias`` outlet) carries ``count``, ``window_start``, ``window_end`` and ``complete``.
 
     :param source: Folder (or prefix) of the capture partitions, e.g. ``.../capture/{{ ds }}/``; an
         absolute path, a URL or an ``ObjectStoragePath``. Templated.
@@ -128,10 +141,19 @@ class CompactSentMessagesOperator(BaseOperator):
         if not is_templated(octopods_conn_id):
             api.validate_conn_id(octopods_conn_id)
 
+    @cached_property
+    def hook(self) -> OctopodsHook:
+        from airflow_provider_octopods.hooks.octopods import OctopodsHook
+
+        return OctopodsHook(octopods_conn_id=self.octopods_conn_id)
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_octopods.utils.coverage import covered_by
+        from airflow_provider_octopods.utils.outlets import COMPACTION_FIGURES
         from airflow_provider_octopods.utils.partitions import check_same_origin, discover
+        from airflow_provider_octopods.utils.records import HISTORY_FIELDS, columns_written
 
+        self._written_file = None
         source = resolve_location(self.source, self.storage_conn_id, "source", folder_ok=True)
         destination = resolve_destination(self.destination, self.storage_conn_id)
         file_format = resolve_output_format(destination.name, self.file_format)
@@ -154,7 +176,7 @@ class CompactSentMessagesOperator(BaseOperator):
             destination,
             "complete" if not gaps else f"{len(gaps)} gaps",
         )
-        return {
+        result = {
             "path": plain_uri(destination),
             "count": count,
             "window_start": format_timestamp(window.start),
@@ -164,12 +186,32 @@ class CompactSentMessagesOperator(BaseOperator):
             "refreshed": report.refreshed if report else 0,
             "partitions": len(partitions),
         }
+        self._report_written_file(
+            context,
+            hook=self.hook,
+            destination=destination,
+            api_host=self._listing_host(partitions),
+            columns=columns_written(file_format, HISTORY_FIELDS, mask_pii=self.mask_pii),
+            figures={key: result[key] for key in COMPACTION_FIGURES},
+        )
+        return result
 
     def _own_host(self) -> str:
-        from airflow_provider_octopods.hooks.octopods import OctopodsHook
         from airflow_provider_octopods.utils.manifest import api_host
 
-        return api_host(OctopodsHook(octopods_conn_id=self.octopods_conn_id).settings.base_url)
+        return api_host(self.hook.settings.base_url)
+
+    def _listing_host(self, partitions: list[Partition]) -> str | None:
+        """
+        The API host whose listing the records came from: the partitions' (all the same, checked),
+        else the connection's; None when neither can be told (no partition, no connection).
+        """
+        if partitions:
+            return partitions[0].manifest.api_host
+        try:
+            return self._own_host()
+        except OctopodsError:
+            return None
 
     def _warn_unpaired(self, found: Discovery) -> None:
         if found.unpaired_data:

@@ -14,6 +14,7 @@ from airflow_provider_octopods.exceptions import OctopodsTruncatedExportError
 from airflow_provider_octopods.models import SentMessage, format_timestamp
 from airflow_provider_octopods.operators._advice import truncation_advice
 from airflow_provider_octopods.operators._arguments import check_choice, check_flag, check_literal_output
+from airflow_provider_octopods.operators._lineage import WrittenFileLineage
 from airflow_provider_octopods.utils.destinations import plain_uri, resolve_destination, resolve_output_format
 from airflow_provider_octopods.utils.templating import is_templated
 from airflow_provider_octopods.utils.windows import Window, resolve_window
@@ -29,7 +30,7 @@ __all__ = ["ExportSentMessagesOperator"]
 TRUNCATION_MODES = ("warn", "fail")
 
 
-class ExportSentMessagesOperator(BaseOperator):
+class ExportSentMessagesOperator(WrittenFileLineage, BaseOperator):
     """
     Land the WhatsApp sent-message listing in object storage, one file per data interval.
 
@@ -58,6 +59,15 @@ class ExportSentMessagesOperator(BaseOperator):
     capture every few minutes and compact nightly (see the README's "Complete history").
 
     Returns (XCom) ``{"path", "count", "window_start", "window_end", "truncated"}``, never the rows.
+
+    **Lineage and assets.** The file is an asset named by its plain URI, read from the asset
+    ``octopods://<api host>/whatsapp/messages`` (the listing): both are recorded as hook lineage
+    once the file is in place (never the temporary sibling, never the manifest, which is a sidecar
+    of the file), and reported as OpenLineage facets, with the schema of the columns, when the
+    OpenLineage provider is installed. Give the task an outlet, an ``Asset`` of the destination or
+    an ``AssetAlias`` (for a templated destination: the file is attached to it), and its asset event
+    carries ``count``, ``window_start``, ``window_end`` and ``truncated`` in its ``extra``, so a DAG
+    scheduled on it can refuse an incomplete window without opening the file.
 
     :param destination: Where to write: an absolute local path, ``file://``, ``s3://``, ``gs://`` ...
         or an ``ObjectStoragePath``. Templated, so ``.../{{ ds }}.jsonl`` gives one file per interval.
@@ -121,8 +131,10 @@ class ExportSentMessagesOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_octopods.utils.atomic import write_atomically
         from airflow_provider_octopods.utils.manifest import remove_manifest, write_manifest
-        from airflow_provider_octopods.utils.records import to_record, write_records
+        from airflow_provider_octopods.utils.outlets import EXPORT_FIGURES
+        from airflow_provider_octopods.utils.records import FIELDS, columns_written, to_record, write_records
 
+        self._written_file = None
         destination = resolve_destination(self.destination, self.storage_conn_id)
         file_format = resolve_output_format(destination.name, self.file_format)
         window = resolve_window(self.start, self.end, context)
@@ -147,13 +159,22 @@ class ExportSentMessagesOperator(BaseOperator):
             window.describe(),
             destination,
         )
-        return {
+        result = {
             "path": plain_uri(destination),
             "count": count,
             "window_start": format_timestamp(window.start),
             "window_end": format_timestamp(window.end),
             "truncated": truncated,
         }
+        self._report_written_file(
+            context,
+            hook=self.hook,
+            destination=destination,
+            api_host=manifest.api_host,
+            columns=columns_written(file_format, FIELDS, mask_pii=self.mask_pii),
+            figures={key: result[key] for key in EXPORT_FIGURES},
+        )
+        return result
 
     def _manifest(
         self,

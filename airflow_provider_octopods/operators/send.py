@@ -27,6 +27,7 @@ from airflow_provider_octopods.version_compat import XCOM_REFUSES_NONE
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_octopods.hooks.octopods import OctopodsHook
     from airflow_provider_octopods.operators._send_ledger import SendLedger
@@ -156,6 +157,22 @@ class _SendOperator(BaseOperator):
         ledger.done()
         self.log.info("Sent %s message %s to %s.", self.channel.value, result.message_id, redact_phone(phone))
         return result.to_dict()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """
+        OpenLineage facets (read by the OpenLineage provider, when installed): no input; the
+        channel's messages as output, ``octopods://<api host>`` / ``whatsapp/messages`` or
+        ``sms/messages``, the dataset an export of the same API host reads its listing from. None
+        when the connection cannot be read (the task failed on it).
+        """
+        from airflow_provider_octopods.utils.manifest import api_host
+        from airflow_provider_octopods.utils.openlineage import channel_operator_lineage
+
+        try:
+            host = api_host(self.hook.settings.base_url)
+        except OctopodsError:
+            return None
+        return channel_operator_lineage(host, self.channel.value)
 
     def _recover(self, previous: dict[str, Any], ledger: SendLedger) -> SendResult | None:
         """What an earlier try left: its result, a reconciled id, or None when sending is safe."""

@@ -4,6 +4,12 @@ Atomic writes to an ``ObjectStoragePath``: a temporary sibling object, then a mo
 On a local filesystem the move is a rename (atomic); on object stores it is a server-side copy, and
 an object appears whole or not at all. Either way the destination holds the previous complete file
 or the new complete file, never a partial one, whatever happens mid-write (including SIGKILL).
+
+The temporary object is written through the path's filesystem (``path.fs.open``), not through
+``ObjectStoragePath.open``: Airflow wraps the latter to record each written file as a lineage
+output, which would name the temporary sibling (a new random asset on every run) and never the file
+readers use, since a rename records nothing. What a write produced is recorded by the caller, once
+the file is in place (:mod:`airflow_provider_octopods.utils.lineage`).
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ def _remove_stale_siblings(destination: Any) -> None:
 
 @contextlib.contextmanager
 def _open_for_write(path: Any, *, compress: bool) -> Iterator[IO[bytes]]:
-    with path.open("wb") as raw:
+    # The filesystem's own file object: no lineage entry for a name that exists only for a moment.
+    with path.fs.open(path.path, "wb") as raw:
         if compress:
             with gzip.GzipFile(fileobj=raw, mode="wb", filename="") as packed:
                 yield packed  # type: ignore[misc]

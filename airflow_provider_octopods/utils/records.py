@@ -18,11 +18,13 @@ from airflow_provider_octopods.models import SentMessage, format_timestamp
 from airflow_provider_octopods.utils.phones import mask_phone
 
 __all__ = [
+    "COLUMN_TYPES",
     "FIELDS",
     "FORMATS",
     "HISTORY_FIELDS",
     "STATUS_FIELDS",
     "columns_of",
+    "columns_written",
     "mask_phone",
     "to_record",
     "write_records",
@@ -45,12 +47,34 @@ FIELDS = (
 HISTORY_FIELDS = (*FIELDS, "status_checked_at")
 #: The fields a status refresh may change; the rest of a record is what the capture saw.
 STATUS_FIELDS = ("status", "failure_code", "failure_reason", "status_checked_at")
+#: Each column's type, as lineage (the OpenLineage schema facet) reports it: what the Parquet schema
+#: stores, while the text formats write the times as ISO 8601 UTC strings.
+COLUMN_TYPES = {
+    "message_id": "integer",
+    "channel": "string",
+    "phone_number": "string",
+    "created_at": "timestamp",
+    "message_content": "string",
+    "status": "string",
+    "failure_code": "integer",
+    "failure_reason": "string",
+    "exported_at": "timestamp",
+    "status_checked_at": "timestamp",
+}
 FORMATS = ("jsonl", "csv", "parquet")
 
 
 def columns_of(fields: Sequence[str], *, mask_pii: bool) -> list[str]:
     """The columns written: ``fields`` without ``message_content`` when masking."""
     return [name for name in fields if not (mask_pii and name == "message_content")]
+
+
+def columns_written(file_format: str, fields: Sequence[str], *, mask_pii: bool) -> list[str]:
+    """
+    The columns of a file written with :func:`write_records`: ``fields`` in the text formats, the
+    full schema (:data:`HISTORY_FIELDS`) in Parquet, without ``message_content`` when masking.
+    """
+    return columns_of(HISTORY_FIELDS if file_format == "parquet" else fields, mask_pii=mask_pii)
 
 
 def to_record(message: SentMessage, *, exported_at: dt.datetime, mask_pii: bool) -> dict[str, Any]:

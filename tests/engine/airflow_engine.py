@@ -232,6 +232,17 @@ class AirflowEngine:
         health = self.wait_for("healthy components", self._healthy, timeout=timeout)
         log(f"healthy after {time.monotonic() - started:.0f} s: {health}")
 
+    def add_dag_files(self, *paths: Path) -> None:
+        """
+        Link more DAG files into the DAGs folder of the running engine, for a test's own DAGs; the
+        DAG processor (on Airflow 2 the scheduler) finds them at its next scan of the folder, so
+        follow with :meth:`wait_for_dags`. A file already there is left as it is.
+        """
+        for path in paths:
+            link = self.dags_folder / path.name
+            if not link.exists():
+                link.symlink_to(path.resolve())
+
     def airflow_cli(self, *args: str, timeout: float = 300) -> str:
         result = subprocess.run(
             [venv_bin("airflow"), *args],
