@@ -17,7 +17,9 @@ seeded schedule and the same poll interval (5 s):
   waits end through the per-message fallback.
 * ``ratelimit`` -- a limit of 50 requests per second on the key; 1,000 waits (messages sent at once,
   delivered 1-30 s later) while the same client process sends 100 messages per second on the key
-  through ``OctopodsAsyncHook`` (the floor: through its bare session), until the last wait ends.
+  through ``OctopodsAsyncHook`` (the floor: through its bare session), one attempt each and at most
+  32 outstanding, until the last wait ends. ``--independent-sends`` sends through a bare session of
+  their own instead, outside the waits' throttle, as other processes on the key would.
 
 Variants: ``listing`` (the provider as it is: ``use_listing=True``), ``per-message``
 (``use_listing=False``, the behaviour before the listing feed) and ``floor`` (a bare pooled aiohttp
@@ -29,7 +31,7 @@ event or the floor's poll, minus the simulator's recorded time of the change), a
 client processes are forked from one process that imported everything once, so starting a variant
 costs no interpreter start-up.
 
-    python bench/listing_feed.py                  # the four scenarios, full size (about 9 minutes)
+    python bench/listing_feed.py                  # the four scenarios, full size (about 7 minutes)
     python bench/listing_feed.py --quick          # smoke run (about a minute and a half)
     python bench/listing_feed.py --only burst --profile burst:sensor   # where the CPU goes
 

@@ -1,6 +1,6 @@
 """Run every benchmark, print their tables and the targets, and refresh ``docs/performance.md``.
 
-    python bench/run_all.py            # the full set (~20 min on 2 busy cores); refreshes docs/performance.md
+    python bench/run_all.py            # the full set (~16 min on 2 busy cores); refreshes docs/performance.md
     python bench/run_all.py --quick    # CI smoke run (about four minutes); leaves the docs alone
 
 Benchmarks are not tests: a missed target is reported (MISS), never a failure. The exit status is
@@ -197,7 +197,7 @@ def render_listing_feed(feed: dict[str, Any]) -> list[str]:
         listing_feed.render_summary(feed["tables"], markdown=True),
         "",
     ]
-    out += [f"- *{scenario}*: {text}" for scenario, text in feed["titles"].items()]
+    out += [f"- *{scenario}*: {text.split(': ', 1)[1]}" for scenario, text in feed["titles"].items()]
     limited = feed["tables"].get("ratelimit")
     if limited:
         out += ["", listing_feed.render_limited(limited, markdown=True)]
