@@ -1,15 +1,17 @@
-"""Helpers shared by the benchmarks: a throwaway Airflow home, the simulator subprocess, memory
-sampling, percentiles and table printing.
+"""Helpers shared by the benchmarks: a throwaway Airflow home, the simulator subprocess, driving
+triggers as a triggerer does, memory sampling, percentiles and table printing.
 
-Nothing here imports Airflow: :func:`airflow_env` must run before the first ``import airflow`` of a
-benchmark process (Airflow reads its configuration once, at import).
+Nothing here imports Airflow when it is imported: :func:`airflow_env` must run before the first
+``import airflow`` of a benchmark process (Airflow reads its configuration once, at import).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import sys
@@ -126,6 +128,52 @@ class Simulator(SimulatorProcess):
     def http_connection(self) -> str:
         """JSON for an ``http`` connection (the http provider's) pointing at the simulator."""
         return json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": self.port, "schema": "http"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Driving triggers as a triggerer does, and noting when they saw each delivery
+# --------------------------------------------------------------------------------------------------
+
+_DETECTED = re.compile(r"message (\d+) is (DELIVERED|READ|DELETED)")
+
+
+def install_log_capture(path: Path) -> dict[int, float]:
+    """
+    Keep Airflow's structlog processors, but render the lines as JSON into a file (as a triggerer
+    writes trigger logs) and note when a trigger logged each message reaching its target.
+    """
+    import structlog
+
+    found: dict[int, float] = {}
+
+    def capture(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event = event_dict.get("event")
+        if isinstance(event, str) and (match := _DETECTED.search(event)):
+            found.setdefault(int(match.group(1)), time.time())
+        return event_dict
+
+    config = structlog.get_config()
+    processors = [*config["processors"][:-1], capture, structlog.processors.JSONRenderer()]
+    log_file = path.open("a")  # kept open for the life of the process
+    structlog.configure(processors=processors, logger_factory=structlog.WriteLoggerFactory(file=log_file))
+    return found
+
+
+def build_trigger(serialized: tuple[str, dict[str, Any]]) -> Any:
+    """Rebuild a trigger from ``serialize()`` output, the way the triggerer does from its table."""
+    classpath, kwargs = serialized
+    module, _, name = classpath.rpartition(".")
+    return getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+
+
+async def first_event(trigger: Any) -> tuple[float, Any]:
+    """Drive ``trigger.run()`` to its first event, as the triggerer does; note when it came."""
+    events = trigger.run()
+    try:
+        event = await anext(events)
+        return time.time(), event.payload
+    finally:
+        await events.aclose()
 
 
 # --------------------------------------------------------------------------------------------------

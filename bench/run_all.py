@@ -1,7 +1,7 @@
 """Run every benchmark, print their tables and the targets, and refresh ``docs/performance.md``.
 
-    python bench/run_all.py            # the full set (~10 min on 2 busy cores); refreshes docs/performance.md
-    python bench/run_all.py --quick    # CI smoke run (about two minutes); leaves the docs alone
+    python bench/run_all.py            # the full set (~16 min on 2 busy cores); refreshes docs/performance.md
+    python bench/run_all.py --quick    # CI smoke run (about four minutes); leaves the docs alone
 
 Benchmarks are not tests: a missed target is reported (MISS), never a failure. The exit status is
 non-zero only when a benchmark could not run to the end.
@@ -28,6 +28,10 @@ END = "<!-- end of latest figures -->"
 #: (script, what it measures); each takes --quick and --json FILE except the simulator's own.
 STEPS = [
     ("triggerer_fleet.py", "1,000 concurrent delivery waits: fleet, single trigger, floor, peer, poke mode"),
+    (
+        "listing_feed.py",
+        "the WhatsApp listing feed vs per-message polling vs the floor: burst, stream, overflow, rate limit",
+    ),
     ("import_cost.py", "import cost of the provider's sensor and operators vs HttpSensor"),
     ("export.py", "export of 100 records vs plain json/csv"),
     ("simulator_throughput.py", "the simulator's own throughput (the load generator's ceiling)"),
@@ -101,6 +105,9 @@ def render(results: dict[str, dict[str, Any]], quick: bool) -> str:
         out.append("")
         out += [f"- {line}" for line in fleet["ratios"]]
         out.append("")
+    feed = results.get("listing_feed.py")
+    if feed:
+        out += render_listing_feed(feed)
     imports = results.get("import_cost.py")
     if imports:
         rows = [
@@ -176,6 +183,26 @@ def render(results: dict[str, dict[str, Any]], quick: bool) -> str:
         ]
     out.append(END)
     return "\n".join(out)
+
+
+def render_listing_feed(feed: dict[str, Any]) -> list[str]:
+    """The listing feed's section: requests per message of each path, then the rate-limit figures."""
+    import listing_feed
+
+    config = feed["config"]
+    out = [
+        f"### Requests per message: the listing feed, per-message polling and the floor, polled every "
+        f"{config['poll_interval']:g} s",
+        "",
+        listing_feed.render_summary(feed["tables"], markdown=True),
+        "",
+    ]
+    out += [f"- *{scenario}*: {text.split(': ', 1)[1]}" for scenario, text in feed["titles"].items()]
+    limited = feed["tables"].get("ratelimit")
+    if limited:
+        out += ["", listing_feed.render_limited(limited, markdown=True)]
+    out.append("")
+    return out
 
 
 def item_verdict(item: dict[str, Any]) -> str:

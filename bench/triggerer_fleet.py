@@ -8,6 +8,7 @@ event loop, and one variant's memory never pollutes the next one's):
 * ``fleet``  -- 1,000 ``MessageDeliveryTrigger`` instances (one id each), rebuilt from their
   ``serialize()`` output and run concurrently in one asyncio loop, as a triggerer runs them;
 * ``single`` -- one ``MessageDeliveryTrigger`` awaiting all 1,000 ids;
+  (both poll each message on its own, ``use_listing=False``: bench/listing_feed.py measures the listing)
 * ``floor``  -- a bare, shared, pooled ``aiohttp`` session polling the same ids on the same schedule
   (the cost of the polling itself);
 * ``peer``   -- 1,000 ``HttpEventTrigger`` of the official http provider with a response check on the
@@ -33,12 +34,10 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import importlib
 import json
 import math
 import os
 import random
-import re
 import subprocess
 import sys
 import time
@@ -51,7 +50,10 @@ from _common import (
     ROOT,
     RssSampler,
     Simulator,
+    build_trigger,
     emit,
+    first_event,
+    install_log_capture,
     machine,
     max_rss_bytes,
     percentile,
@@ -106,47 +108,6 @@ class Config:
 # Client side: runs in its own process, one variant per process
 # ==================================================================================================
 
-_DETECTED = re.compile(r"message (\d+) is (DELIVERED|READ|DELETED)")
-
-
-def _install_log_capture(path: Path) -> dict[int, float]:
-    """
-    Keep Airflow's structlog processors, but render the lines as JSON into a file (as a triggerer
-    writes trigger logs) and note when the trigger logged each message reaching its target.
-    """
-    import structlog
-
-    found: dict[int, float] = {}
-
-    def capture(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-        event = event_dict.get("event")
-        if isinstance(event, str) and (match := _DETECTED.search(event)):
-            found.setdefault(int(match.group(1)), time.time())
-        return event_dict
-
-    config = structlog.get_config()
-    processors = [*config["processors"][:-1], capture, structlog.processors.JSONRenderer()]
-    log_file = path.open("a")  # kept open for the life of the process
-    structlog.configure(processors=processors, logger_factory=structlog.WriteLoggerFactory(file=log_file))
-    return found
-
-
-def _build(serialized: tuple[str, dict[str, Any]]) -> Any:
-    """Rebuild a trigger from ``serialize()`` output, the way the triggerer does from its table."""
-    classpath, kwargs = serialized
-    module, _, name = classpath.rpartition(".")
-    return getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
-
-
-async def _first_event(trigger: Any) -> tuple[float, Any]:
-    """Drive ``trigger.run()`` to its first event, as the triggerer does; note when it came."""
-    events = trigger.run()
-    try:
-        event = await anext(events)
-        return time.time(), event.payload
-    finally:
-        await events.aclose()
-
 
 class Client:
     """One variant, run in this process: ``run(ids, deadline)`` returns what it observed."""
@@ -154,7 +115,7 @@ class Client:
     def __init__(self, config: Config, sim: dict[str, Any], log_path: Path) -> None:
         self.config = config
         self.sim = sim
-        self.detected = _install_log_capture(log_path)
+        self.detected = install_log_capture(log_path)
         self.events: dict[int, float] = {}
         self.outcomes: Counter[str] = Counter()
 
@@ -183,14 +144,17 @@ class FleetClient(Client):
             "deadline": deadline,
             "poll_interval": self.config.poll_interval,
             "first_poll_after": self.config.first_poll_after,
+            # Each message polled on its own, as the floor and the peer do: this measures the cost of
+            # a poll. What the WhatsApp listing feed saves is measured by bench/listing_feed.py.
+            "use_listing": False,
         }
 
     async def run(self, ids: list[int], deadline: float) -> None:
         from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
 
         serialized = [MessageDeliveryTrigger(**self._trigger_kwargs([i], deadline)).serialize() for i in ids]
-        triggers = [_build(item) for item in serialized]
-        results = await asyncio.gather(*(_first_event(trigger) for trigger in triggers))
+        triggers = [build_trigger(item) for item in serialized]
+        results = await asyncio.gather(*(first_event(trigger) for trigger in triggers))
         for message_id, (at, payload) in zip(ids, results, strict=True):
             self.events[message_id] = at
             self.outcomes[payload["status"]] += 1
@@ -202,8 +166,8 @@ class SingleClient(FleetClient):
     async def run(self, ids: list[int], deadline: float) -> None:
         from airflow_provider_octopods.triggers.delivery import MessageDeliveryTrigger
 
-        trigger = _build(MessageDeliveryTrigger(**self._trigger_kwargs(ids, deadline)).serialize())
-        at, payload = await _first_event(trigger)
+        trigger = build_trigger(MessageDeliveryTrigger(**self._trigger_kwargs(ids, deadline)).serialize())
+        at, payload = await first_event(trigger)
         for message_id in ids:
             self.events[message_id] = at
         self.outcomes[payload["status"]] += 1
@@ -258,9 +222,9 @@ class PeerClient(Client):
             ).serialize()
             for message_id in ids
         ]
-        triggers = [_build(item) for item in serialized]
+        triggers = [build_trigger(item) for item in serialized]
         waits = [
-            asyncio.wait_for(_first_event(trigger), max(1.0, deadline - time.time())) for trigger in triggers
+            asyncio.wait_for(first_event(trigger), max(1.0, deadline - time.time())) for trigger in triggers
         ]
         results = await asyncio.gather(*waits, return_exceptions=True)
         for message_id, result in zip(ids, results, strict=True):
@@ -452,7 +416,8 @@ def run_variant(
     result["ids"] = ids
     result["spawned"] = spawned
     result["ready_at"] = ready.get("at")
-    result["requests"] = int(stats["requests_by_route"].get("whatsapp.status", 0))
+    routes = stats["requests_by_route"]
+    result["requests"] = int(routes.get("whatsapp.status", 0)) + int(routes.get("whatsapp.list", 0))
     result["requests_total"] = int(stats["requests_total"])
     result["responses"] = stats["responses_by_status"]
     result["connections"] = int(stats["connections"]["accepted"]) - 1  # minus the stats call itself
