@@ -173,10 +173,13 @@ class OctopodsNotifier(BaseNotifier):
         Render against ``self.context`` (the alert's) and send with :meth:`async_notify`, logging
         rather than raising a template error, as a call does.
         """
-        if self.body == DEFAULT_BODY and "ti" not in self.context and "deadline" in self.context:
+        # ``context`` and an awaitable BaseNotifier arrive with Deadline Alerts (Airflow 3.1); on 3.0
+        # nothing awaits a notifier, so these names are unknown to its type stubs only.
+        context = self.context  # type: ignore[attr-defined]
+        if self.body == DEFAULT_BODY and "ti" not in context and "deadline" in context:
             self.body = DEADLINE_BODY
         try:
-            return super().__await__()  # renders the templated fields, then awaits async_notify
+            return super().__await__()  # type: ignore[misc]  # renders the fields, awaits async_notify
         except Exception:
             self.log.exception("Octopods notification not sent: its templates could not be rendered")
             return _nothing().__await__()
