@@ -354,8 +354,8 @@ def test_two_triggerers_failover_and_the_shared_rate_limit(scaleout_engine: Airf
     # triggerer's first 429 still carries the requests already in flight, and the next one the pause.
     settled_from = int(both_limited) + 2
     until_both = _per_second(timeline, timeline["first_rate_limited_at"], settled_from)
-    both_alive = _per_second(timeline, settled_from, killed_at)
-    after_kill = _per_second(timeline, killed_at, time.time())
+    both_alive = _per_second(timeline, settled_from, int(killed_at) + 1)  # the second of the kill too
+    after_kill = _per_second(timeline, int(killed_at) + 1, time.time())
     later_429s = sum(
         n for second, n in timeline["rate_limited_per_second"].items() if int(second) >= settled_from
     )
