@@ -419,13 +419,20 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
         self, shared: SharedSession, request: api.ApiRequest, key: str, settings: api.ConnectionSettings
     ) -> Any:
         """One request through the key's throttle, parsed; a 429 slows the whole key down."""
-        throttle = shared.throttle(settings.fingerprint_for(request.channel))
-        async with throttle.slot():
+        fingerprint = settings.fingerprint_for(request.channel)
+        throttle = shared.throttle(fingerprint)
+        async with throttle.slot() as sent_at:
             response = await self._transport(shared, request, key, settings)
         try:
             result = api.parse_response(request, response)
         except OctopodsRateLimitError as error:
-            throttle.rate_limited(error.retry_at.timestamp())
+            if throttle.rate_limited(error.retry_at.timestamp(), sent_at=sent_at):
+                self.log.warning(
+                    "Octopods rate-limited the API key with fingerprint %s: "
+                    "this process now paces that key's requests at %.1f/s.",
+                    fingerprint,
+                    throttle.rate,
+                )
             raise
         finally:
             if response.status_code != 429:

@@ -23,32 +23,59 @@ class KeyThrottle:
       a rate limit can still hold them back, instead of inside the connection pool, where they would
       go out whatever happens.
     * After a 429 the key pauses until the retry time Octopods gave, and from then on requests are
-      spaced at a rate: half of what the API accepted in the second before the first 429, halved
-      again on each later 429. After a quiet minute the rate grows by a tenth every ten seconds.
-      So a thousand waits resume at a pace the API accepts, not in a herd that earns the next 429.
+      spaced at a rate: a little under half (:attr:`FIRST_SHARE`) of what the API accepted in the
+      second before the first 429, halved again on each later 429 that answers a request sent at the
+      lowered rate (the 429s of requests already on their way when it was lowered say nothing new,
+      and are only waited out). Turns already handed out at the old rate are handed out again at the
+      new one. So a thousand waits resume at a pace the API accepts, not in a herd that earns the
+      next 429.
+    * The rate grows back only below the rate that last met a 429: after a quiet minute, by a tenth
+      every ten seconds, up to nine tenths of it. Above that it grows only after ten quiet minutes,
+      by a tenth a minute. Each triggerer paces its own requests, and several triggerers often share
+      a key: none knows what the others send, so a rate that drew a 429 is only tried again after
+      long quiet, and the triggerers together stay within the key's limit instead of pushing each
+      other past it every minute. That slow growth is also how one finds the capacity another one
+      left behind (a triggerer that stopped, waits that ended).
     """
+
+    #: The first rate after a 429: this share of what the API accepted in the second before it. A
+    #: little under half, so that two triggerers that each met a full burst of the key's limit (as
+    #: each does when it starts its waits) stay a tenth under the limit together, not exactly at it,
+    #: where the scatter of arrival times alone would earn the odd 429.
+    FIRST_SHARE = 0.45
 
     #: After a 429, no rate increase for this long (seconds).
     COOL_DOWN = 60.0
-    #: Then the rate grows by this factor every :attr:`GROWTH_EVERY` seconds without a 429.
+    #: Then the rate grows by this factor every :attr:`GROWTH_EVERY` seconds without a 429...
     GROWTH = 1.1
     GROWTH_EVERY = 10.0
+    #: ...up to this share of the rate that last met a 429 (:attr:`ceiling`).
+    CEILING_SHARE = 0.9
+    #: Above that share, growth only after this long without a 429, once every :attr:`PROBE_EVERY`.
+    PROBE_AFTER = 600.0
+    PROBE_EVERY = 60.0
 
     def __init__(self, *, max_in_flight: int) -> None:
         self.paused_until = 0.0
         self.rate: float | None = None  # requests per second; None until the first 429
+        self.ceiling: float | None = None  # the rate that last met a 429 (the first: the rate set then)
         self._next_slot = 0.0
         self._accepted: deque[float] = deque()
-        self._last_limited = 0.0
+        self._last_limited = 0.0  # when the latest 429 arrived
+        self._last_decrease = float("-inf")  # when the rate was last lowered
         self._last_growth = 0.0
+        self._generation = 0  # bumped when the rate is lowered: turns taken at the old rate are taken again
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the key's in-flight places, once the pause and the pacing allow."""
+    async def slot(self) -> AsyncIterator[float]:
+        """
+        Hold one of the key's in-flight places, once the pause and the pacing allow; gives the time
+        the request may go out (for :meth:`rate_limited`).
+        """
         async with self._in_flight:
             await self._wait_turn()
-            yield
+            yield time.time()
 
     async def _wait_turn(self) -> None:
         while True:
@@ -58,11 +85,14 @@ class KeyThrottle:
                 continue
             if self.rate is None:
                 return
+            generation = self._generation
             turn = max(now, self._next_slot)
             self._next_slot = turn + 1.0 / self.rate
             if turn > now:
                 await asyncio.sleep(turn - now)
-            if time.time() >= self.paused_until:  # a 429 may have arrived while this one slept
+            # A 429 may have arrived while this one slept: then wait out the pause, and after a
+            # slowdown take a turn at the new rate (turns already given out were spaced at the old one).
+            if generation == self._generation and time.time() >= self.paused_until:
                 return
 
     def accepted(self) -> None:
@@ -71,21 +101,40 @@ class KeyThrottle:
         self._accepted.append(now)
         while self._accepted and self._accepted[0] < now - 1.0:
             self._accepted.popleft()
-        if (
-            self.rate is not None
-            and now - self._last_limited > self.COOL_DOWN
-            and now - self._last_growth > self.GROWTH_EVERY
-        ):
+        if self.rate is None or self.ceiling is None:
+            return
+        quiet = now - self._last_limited
+        if quiet <= self.COOL_DOWN:
+            return
+        cap = self.CEILING_SHARE * self.ceiling
+        if self.rate < cap:
+            if now - self._last_growth > self.GROWTH_EVERY:
+                self.rate = min(self.rate * self.GROWTH, cap)
+                self._last_growth = now
+        elif quiet > self.PROBE_AFTER and now - self._last_growth > self.PROBE_EVERY:
             self.rate *= self.GROWTH
             self._last_growth = now
 
-    def rate_limited(self, retry_at: float) -> None:
-        """A 429: pause until ``retry_at``, and slow down (once per burst of 429s)."""
+    def rate_limited(self, retry_at: float, *, sent_at: float | None = None) -> bool:
+        """
+        A 429 for a request sent at ``sent_at``: pause until ``retry_at``, and slow down unless the
+        request went out before the rate was last lowered (without ``sent_at``: at most once a
+        second). Returns whether the rate was lowered.
+        """
         now = time.time()
         self.paused_until = max(self.paused_until, retry_at)
-        if now - self._last_limited > 1.0:
-            recent = sum(1 for moment in self._accepted if moment >= now - 1.0)
-            slower = max(1.0, (self.rate if self.rate is not None else recent) / 2)
-            self.rate = slower if self.rate is None else min(self.rate, slower)
         self._last_limited = now
         self._next_slot = max(self._next_slot, self.paused_until)
+        sent = now - 1.0 if sent_at is None else sent_at
+        if sent <= self._last_decrease:
+            return False
+        self._generation += 1
+        self._next_slot = self.paused_until
+        if self.rate is None:
+            recent = sum(1 for moment in self._accepted if moment >= now - 1.0)
+            self.rate = self.ceiling = max(1.0, recent * self.FIRST_SHARE)
+        else:
+            self.ceiling = self.rate
+            self.rate = max(1.0, self.rate / 2)
+        self._last_decrease = now
+        return True

@@ -41,7 +41,13 @@ SettingsLoader = Callable[[], Coroutine[Any, Any, "ConnectionSettings"]]
 
 @dataclass
 class SharedSession:
-    """A borrowed session of one base URL, with the throttle and the listing feed of each key used on it."""
+    """
+    A borrowed session of one base URL, with the throttle and the listing feed of each key used on it.
+
+    The throttles outlive the session: the :class:`TriggererClient` hands the same map to every session
+    of the base URL, so a key's pause and pace hold when the last wait of a moment ends and the next
+    one opens a new session (a triggerer that adopts the waits of a dead one, for instance).
+    """
 
     session: aiohttp.ClientSession
     base_url: str
@@ -80,7 +86,8 @@ class TriggererClient:
     * **One throttle per API key** (:class:`~airflow_provider_octopods.hooks.throttle.KeyThrottle`):
       when Octopods answers 429 on a key, every request of that key in the process waits until the
       retry time and then goes at a pace the API accepts, instead of each trigger discovering the
-      limit on its own.
+      limit on its own. A throttle lives as long as the event loop, not the session: what it
+      learnt about the key's limit holds for the waits that come later.
     * **One WhatsApp listing feed per key**
       (:class:`~airflow_provider_octopods.hooks.listing_feed.ListingFeed`): one listing request
       reads the status of the key's newest 100 messages, so the waits of a key share it instead of
@@ -100,6 +107,7 @@ class TriggererClient:
 
     def __init__(self) -> None:
         self._sessions: dict[str, SharedSession] = {}
+        self._throttles: dict[str, dict[str, KeyThrottle]] = {}  # base URL -> key fingerprint -> throttle
         self._settings: dict[str, tuple[float, asyncio.Task[ConnectionSettings]]] = {}
 
     @classmethod
@@ -118,7 +126,12 @@ class TriggererClient:
         """Borrow the session of ``base_url`` for the ``with`` block."""
         entry = self._sessions.get(base_url)
         if entry is None or entry.session.closed:
-            entry = SharedSession(session=_new_session(), base_url=base_url, proxy=proxy_for(base_url))
+            entry = SharedSession(
+                session=_new_session(),
+                base_url=base_url,
+                proxy=proxy_for(base_url),
+                throttles=self._throttles.setdefault(base_url, {}),
+            )
             self._sessions[base_url] = entry
         entry.references += 1
         try:

@@ -365,6 +365,7 @@ def _authorize(core: SimulatorCore, request: web.Request, family: KeyFamily, pro
         raise ApiError(401, 401, f"Unauthorized: this API key cannot be used on {area}; use the {wanted}.")
     now = core.now()
     wait = core.limiter.check(key.value, now)
+    core.stats.key_request(fingerprint(key.value), rate_limited=wait > 0)
     if wait > 0:
         raise _rate_limited(core, key, profile, now, wait)
     if key.deprecated:

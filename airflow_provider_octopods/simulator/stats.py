@@ -1,7 +1,10 @@
 """Counters for tests and benchmarks: requests, responses, connections, 429s, sends.
 
 Only API requests (``/api/...`` and unknown paths) are counted as requests; admin calls under
-``/_simulator/`` are not, so reading the statistics does not change them. TCP connections are
+``/_simulator/`` are not, so reading the statistics does not change them. Requests that carry a valid
+key of the right family (those a key's rate limit applies to) are also counted per key, per second,
+under the key's fingerprint, so a test can check the rate that several clients sharing one key sent
+at together. TCP connections are
 counted by the server's own connection hooks, so keep-alive reuse never increases
 ``connections.accepted``; they include every connection (admin ones too), since a connection is
 accepted before any request on it is seen.
@@ -11,10 +14,33 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 #: ``responses_by_status`` key for requests answered by closing the connection (``drop`` fault).
 DROPPED = "dropped"
+
+
+@dataclass
+class KeyTimeline:
+    """One key's requests and 429s per whole wall-clock second."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    requests_per_second: Counter[int] = field(default_factory=Counter)
+    rate_limited_per_second: Counter[int] = field(default_factory=Counter)
+    first_rate_limited_at: float | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "requests_per_second": {str(second): n for second, n in sorted(self.requests_per_second.items())},
+            "rate_limited_per_second": {
+                str(second): n for second, n in sorted(self.rate_limited_per_second.items())
+            },
+            "first_rate_limited_at": self.first_rate_limited_at,
+        }
 
 
 class Stats:
@@ -40,6 +66,8 @@ class Stats:
         self.requests_per_second: Counter[int] = Counter()
         self.rate_limited_per_second: Counter[int] = Counter()
         self.first_rate_limited_at: float | None = None
+        # The same, per key (by fingerprint), for the requests a key's rate limit applies to.
+        self.by_key: dict[str, KeyTimeline] = {}
 
     def connection_made(self) -> None:
         self.connections_accepted += 1
@@ -63,6 +91,20 @@ class Stats:
             self.rate_limited_per_second[int(now)] += 1
             if self.first_rate_limited_at is None:
                 self.first_rate_limited_at = now
+
+    def key_request(self, fingerprint: str, *, rate_limited: bool) -> None:
+        """A request with a valid key (``fingerprint``) met its rate limit; a 429 if ``rate_limited``."""
+        now = time.time()
+        timeline = self.by_key.get(fingerprint)
+        if timeline is None:
+            timeline = self.by_key[fingerprint] = KeyTimeline()
+        timeline.requests += 1
+        timeline.requests_per_second[int(now)] += 1
+        if rate_limited:
+            timeline.rate_limited += 1
+            timeline.rate_limited_per_second[int(now)] += 1
+            if timeline.first_rate_limited_at is None:
+                timeline.first_rate_limited_at = now
 
     def fault(self, kind: str) -> None:
         self.faults[kind] += 1
@@ -100,6 +142,7 @@ class Stats:
                     str(second): n for second, n in sorted(self.rate_limited_per_second.items())
                 },
                 "first_rate_limited_at": self.first_rate_limited_at,
+                "by_key": {fingerprint: t.snapshot() for fingerprint, t in sorted(self.by_key.items())},
             },
         }
         if messages is not None:

@@ -2,7 +2,10 @@
 
 Airflow 3.x: ``api-server``, ``scheduler``, ``dag-processor`` and ``triggerer``; Airflow 2.x:
 ``webserver``, ``scheduler`` (which parses DAGs itself) and ``triggerer``. The LocalExecutor runs
-the tasks; ``parallelism`` sets how many executor slots there are. Each component runs from this
+the tasks; ``parallelism`` sets how many executor slots there are. One triggerer by default;
+``triggerers=N`` starts N (each with its own log and log-server port, and optionally its own
+capacity), :meth:`AirflowEngine.add_triggerer` adds one later and :meth:`AirflowEngine.kill` kills a
+component as a dying host would. Each component runs from this
 virtualenv's ``airflow`` command, in its own process group, logging to a file under a throwaway
 ``AIRFLOW_HOME``. Nothing is read from or written to the test process's own Airflow configuration:
 every ``AIRFLOW*`` variable of the parent is dropped and the engine's own are set.
@@ -19,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,12 +31,14 @@ import psycopg2
 import requests
 
 from airflow_provider_octopods.simulator.connection import airflow_connection
-from tests.engine.processes import Component, free_port, stop_all
+from tests.engine.processes import Component, free_port, processes_with_env, stop_all
 
 T = TypeVar("T")
 
 #: Environment variable set in every process the engine starts, to find them all at the end.
 MARKER_VAR = "OCTOPODS_ENGINE_RUN"
+#: Environment variable naming the component (``<run token>:<name>``) in each of its processes.
+COMPONENT_VAR = "OCTOPODS_ENGINE_COMPONENT"
 
 
 class EngineError(AssertionError):
@@ -105,14 +110,25 @@ class AirflowEngine:
         dag_files: list[Path],
         parallelism: int = 1,
         simulator_args: tuple[str, ...] = (),
+        triggerers: int = 1,
+        triggerer_capacity: int | Sequence[int | None] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
+        """
+        :param dag_files: Linked into the DAGs folder (more can follow with :meth:`add_dag_files`).
+        :param parallelism: The executor slots.
+        :param simulator_args: Command-line options of the simulator.
+        :param triggerers: How many triggerers :meth:`start` starts.
+        :param triggerer_capacity: ``--capacity`` of every triggerer, or of each in turn (None:
+            Airflow's default).
+        :param extra_env: More Airflow settings (``AIRFLOW__SECTION__KEY``) for every component.
+        """
         self.version = airflow_version()
         self.major = airflow_major()
         self.home = Path(tempfile.mkdtemp(prefix="octopods-engine-home-"))
         self.dags_folder = self.home / "dags"
         self.dags_folder.mkdir()
-        for path in dag_files:
-            (self.dags_folder / path.name).symlink_to(path.resolve())
+        self.add_dag_files(*dag_files)
         self.password = secrets.token_urlsafe(12)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -122,6 +138,15 @@ class AirflowEngine:
         self._db: Any = None
         self.parallelism = parallelism
         self.simulator_args = simulator_args
+        if triggerers < 1:
+            raise ValueError("an engine needs at least one triggerer")
+        if triggerer_capacity is None or isinstance(triggerer_capacity, int):
+            self.triggerer_capacity: list[int | None] = [triggerer_capacity] * triggerers
+        else:
+            self.triggerer_capacity = list(triggerer_capacity)
+            if len(self.triggerer_capacity) != triggerers:
+                raise ValueError("triggerer_capacity needs one entry per triggerer")
+        self.extra_env = dict(extra_env or {})
         self.components: list[Component] = []
         self.simulator: OctopodsSimulatorProcess | None = None
         self.session = requests.Session()
@@ -201,6 +226,7 @@ class AirflowEngine:
                     "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
                 }
             )
+        env.update(self.extra_env)
         return env
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -221,16 +247,56 @@ class AirflowEngine:
         assert slots == str(self.parallelism), slots
         log(f"Airflow {self.version}: database migrated on PostgreSQL; {executor}, parallelism={slots}")
         if self.major >= 3:
-            commands = ["api-server", "scheduler", "dag-processor", "triggerer"]
+            commands = ["api-server", "scheduler", "dag-processor"]
         else:
-            commands = ["webserver", "scheduler", "triggerer"]  # the scheduler parses the DAGs itself
+            commands = ["webserver", "scheduler"]  # the scheduler parses the DAGs itself
         for name in commands:
-            self.components.append(
-                Component(name, [venv_bin("airflow"), name], self.env, self.home / f"{name}.log", self.home)
-            )
+            self._start_component(name, [name])
+        for capacity in self.triggerer_capacity:
+            self.add_triggerer(capacity=capacity, announce=False)
         log("started " + ", ".join(f"{c.name} (pid {c.pid})" for c in self.components))
         health = self.wait_for("healthy components", self._healthy, timeout=timeout)
         log(f"healthy after {time.monotonic() - started:.0f} s: {health}")
+
+    def _start_component(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Component:
+        env = dict(env if env is not None else self.env)
+        env[COMPONENT_VAR] = f"{self.run_token}:{name}"
+        component = Component(name, [venv_bin("airflow"), *args], env, self.home / f"{name}.log", self.home)
+        self.components.append(component)
+        return component
+
+    @property
+    def triggerers(self) -> list[Component]:
+        """The triggerers started so far, in order (killed ones included)."""
+        return [c for c in self.components if c.name == "triggerer" or c.name.startswith("triggerer-")]
+
+    def add_triggerer(self, *, capacity: int | None = None, announce: bool = True) -> Component:
+        """
+        Start one more triggerer: ``triggerer`` for the first, then ``triggerer-2``, ``triggerer-3``...
+        Each has its own log (``<name>.log``) and its own trigger log-server port.
+        """
+        number = len(self.triggerers) + 1
+        name = "triggerer" if number == 1 else f"triggerer-{number}"
+        env = dict(self.env)
+        env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
+        args = ["triggerer"] + ([] if capacity is None else ["--capacity", str(capacity)])
+        component = self._start_component(name, args, env)
+        if announce:
+            log(f"started {name} (pid {component.pid}, capacity {capacity or 'default'})")
+        return component
+
+    def component(self, name: str) -> Component:
+        [found] = [c for c in self.components if c.name == name]
+        return found
+
+    def kill(self, name: str) -> list[int]:
+        """SIGKILL every process of component ``name`` at once, as when its host dies; returns the pids."""
+        component = self.component(name)
+        return component.kill_hard(marker=(COMPONENT_VAR, f"{self.run_token}:{name}"))
+
+    def processes_of(self, name: str) -> list[int]:
+        """The live processes of component ``name`` (its forks included)."""
+        return processes_with_env(COMPONENT_VAR, f"{self.run_token}:{name}")
 
     def add_dag_files(self, *paths: Path) -> None:
         """
@@ -293,7 +359,7 @@ class AirflowEngine:
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while True:
-            dead = [c for c in self.components if not c.running()]
+            dead = [c for c in self.components if not c.killed and not c.running()]
             if dead:
                 raise EngineError(
                     f"while waiting for {what}: {', '.join(c.name for c in dead)} exited\n" + self.logs_tail()
@@ -413,23 +479,45 @@ class AirflowEngine:
 
     # -- the metadata database, read directly ---------------------------------------------------
 
+    def db_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query on the metadata database."""
+        if self._db is None or self._db.closed:
+            self._db = psycopg2.connect(**self.db_connect_kwargs, connect_timeout=10)
+            self._db.autocommit = True
+        with self._db.cursor() as cur:
+            cur.execute(sql, tuple(params))
+            return list(cur.fetchall())
+
+    def triggerer_jobs(self) -> list[dict[str, Any]]:
+        """Every triggerer job, oldest first: id, state, seconds since its latest heartbeat."""
+        rows = self.db_rows(
+            "SELECT id, state, EXTRACT(EPOCH FROM (now() - latest_heartbeat)) FROM job "
+            "WHERE job_type = 'TriggererJob' ORDER BY id"
+        )
+        return [{"id": r[0], "state": r[1], "heartbeat_age": float(r[2])} for r in rows]
+
+    def triggers(self) -> list[dict[str, Any]]:
+        """Every trigger row: id, classpath, the triggerer job holding it (None: unassigned), its task."""
+        rows = self.db_rows(
+            "SELECT t.id, t.classpath, t.triggerer_id, ti.dag_id, ti.run_id, ti.task_id "
+            "FROM trigger t LEFT JOIN task_instance ti ON ti.trigger_id = t.id ORDER BY t.id"
+        )
+        keys = ("id", "classpath", "triggerer_id", "dag_id", "run_id", "task_id")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def db_states(self, dag_id: str, run_id: str) -> tuple[str, dict[str, str]]:
         """The run's state and each task's state, as the scheduler sees them (one cheap query each).
 
         Frequent state polling reads the database rather than the REST API: on Airflow 3 the
         api-server also serves the Execution API the running tasks talk to.
         """
-        if self._db is None or self._db.closed:
-            self._db = psycopg2.connect(**self.db_connect_kwargs, connect_timeout=10)
-            self._db.autocommit = True
-        with self._db.cursor() as cur:
-            cur.execute("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
-            row = cur.fetchone()
-            cur.execute(
-                "SELECT task_id, state FROM task_instance WHERE dag_id = %s AND run_id = %s ORDER BY task_id",
-                (dag_id, run_id),
-            )
-            tasks = {task_id: str(state or "none") for task_id, state in cur.fetchall()}
+        runs = self.db_rows("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
+        rows = self.db_rows(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = %s AND run_id = %s ORDER BY task_id",
+            (dag_id, run_id),
+        )
+        tasks = {task_id: str(state or "none") for task_id, state in rows}
+        row = runs[0] if runs else None
         return (str(row[0] or "none") if row else "none"), tasks
 
 

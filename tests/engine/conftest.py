@@ -68,12 +68,29 @@ def airflow_engine(private_postgres: PrivatePostgres) -> Iterator[AirflowEngine]
         try:
             engine.stop()
         finally:
-            _keep_logs(engine)
+            keep_logs(engine)
             engine.cleanup()
 
 
-def _keep_logs(engine: AirflowEngine) -> None:
-    target = ARTIFACTS / "engine" / f"airflow-{airflow_version()}"
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """
+    Run the engine tests on the shared session engine last: tests that start an engine of their own
+    (module-scoped, stopped at the end of their module) then never run beside the idle shared one.
+    """
+    here = Path(__file__).resolve().parent
+
+    def on_shared_engine(item: pytest.Item) -> bool:
+        in_engine_dir = here in Path(str(item.path)).resolve().parents
+        return in_engine_dir and "airflow_engine" in getattr(item, "fixturenames", ())
+
+    items[:] = [item for item in items if not on_shared_engine(item)] + [
+        item for item in items if on_shared_engine(item)
+    ]
+
+
+def keep_logs(engine: AirflowEngine, name: str | None = None) -> None:
+    """Copy the engine's logs to ``artifacts/engine/airflow-<version>[-<name>]/`` (git-ignored)."""
+    target = ARTIFACTS / "engine" / (f"airflow-{airflow_version()}" + (f"-{name}" if name else ""))
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True, exist_ok=True)
     for path in engine.home.glob("*.log"):

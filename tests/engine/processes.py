@@ -93,6 +93,8 @@ class Component:
             start_new_session=True,
         )
         self.pgid = self.proc.pid  # a new session leader's group id is its pid
+        #: Set when a test kills the component on purpose: waits no longer treat its exit as a failure.
+        self.killed = False
 
     @property
     def pid(self) -> int:
@@ -111,6 +113,31 @@ class Component:
     def signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pgid, sig)
+
+    def kill_hard(self, *, marker: tuple[str, str] | None = None, timeout: float = 10.0) -> list[int]:
+        """
+        SIGKILL every process of the component at once, as when its host dies: its group and, with
+        ``marker``, every process carrying that environment variable. Returns the pids killed.
+        """
+        self.killed = True
+        pids = set(process_group_members(self.pgid))
+        if marker is not None:
+            pids.update(processes_with_env(*marker))
+        if self.running():
+            pids.add(self.pid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self.signal_group(signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.proc.poll()
+            if not any(pid_alive(pid) for pid in pids):
+                break
+            time.sleep(0.05)
+        survivors = [pid for pid in pids if pid_alive(pid)]
+        assert not survivors, f"{self.name} survived SIGKILL: " + "; ".join(map(describe, survivors))
+        return sorted(pids)
 
     def close_log(self) -> None:
         with contextlib.suppress(Exception):

@@ -126,3 +126,37 @@ def test_admin_sets_default_and_per_key_limits(api: Api) -> None:
 def test_unauthorized_requests_are_not_rate_limited(limited: OctopodsSimulator) -> None:
     api = Api(limited)
     assert {api.get("/api/v1/whatsapp/templates", key="nope").status_code for _ in range(6)} == {401}
+
+
+def test_requests_and_429s_are_counted_per_key_per_second(limited: OctopodsSimulator) -> None:
+    api = Api(limited)
+    other = limited.admin.add_key("whatsapp")
+    described = limited.admin.keys()
+    fingerprints = {key["key"]: key["fingerprint"] for key in described}
+    primary, second = fingerprints[limited.whatsapp_api_key], fingerprints[other]
+    started = int(time.time())
+    codes = [api.get("/api/v1/whatsapp/templates").status_code for _ in range(5)]
+    codes_other = [api.get("/api/v1/whatsapp/templates", key=other).status_code for _ in range(2)]
+    api.get("/api/v1/whatsapp/templates", key="not-a-key")  # 401: no key to count it under
+    ended = int(time.time())
+    assert codes.count(429) == 2
+    assert codes_other == [200, 200]
+
+    by_key = limited.admin.stats(messages=False)["timeline"]["by_key"]
+    assert set(by_key) == {primary, second}  # fingerprints only: no key in the statistics
+    mine = by_key[primary]
+    assert (mine["requests"], mine["rate_limited"]) == (5, 2)
+    assert sum(mine["requests_per_second"].values()) == 5
+    assert sum(mine["rate_limited_per_second"].values()) == 2
+    assert all(started <= int(second) <= ended for second in mine["requests_per_second"])
+    assert started <= mine["first_rate_limited_at"] <= time.time()
+    assert by_key[second] == {
+        "requests": 2,
+        "rate_limited": 0,
+        "requests_per_second": by_key[second]["requests_per_second"],
+        "rate_limited_per_second": {},
+        "first_rate_limited_at": None,
+    }
+    assert sum(by_key[second]["requests_per_second"].values()) == 2
+    limited.admin.reset_stats()
+    assert limited.admin.stats(messages=False)["timeline"]["by_key"] == {}
