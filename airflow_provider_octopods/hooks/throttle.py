@@ -6,6 +6,7 @@ triggerer): :class:`KeyThrottle`.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import deque
 from contextlib import asynccontextmanager
@@ -36,6 +37,11 @@ class KeyThrottle:
       long quiet, and the triggerers together stay within the key's limit instead of pushing each
       other past it every minute. That slow growth is also how one finds the capacity another one
       left behind (a triggerer that stopped, waits that ended).
+    * Turns are jittered: the first after a pause comes at a random point of one spacing after the
+      retry time, and each spacing is drawn within a tenth of its mean. Retry times fall on whole
+      seconds; without jitter every turn after a 429 would leave at the same fraction of a second,
+      and against another sender that keeps the key at its limit that one phase can be refused
+      every time, for the whole wait.
     """
 
     #: The first rate after a 429: this share of what the API accepted in the second before it. A
@@ -54,6 +60,8 @@ class KeyThrottle:
     #: Above that share, growth only after this long without a 429, once every :attr:`PROBE_EVERY`.
     PROBE_AFTER = 600.0
     PROBE_EVERY = 60.0
+    #: Each spacing is drawn within this share of its mean, either way.
+    SPACING_JITTER = 0.1
 
     def __init__(self, *, max_in_flight: int) -> None:
         self.paused_until = 0.0
@@ -66,6 +74,7 @@ class KeyThrottle:
         self._last_growth = 0.0
         self._generation = 0  # bumped when the rate is lowered: turns taken at the old rate are taken again
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._random = random.Random()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[float]:
@@ -87,13 +96,22 @@ class KeyThrottle:
                 return
             generation = self._generation
             turn = max(now, self._next_slot)
-            self._next_slot = turn + 1.0 / self.rate
+            self._next_slot = turn + self._spacing()
             if turn > now:
                 await asyncio.sleep(turn - now)
             # A 429 may have arrived while this one slept: then wait out the pause, and after a
             # slowdown take a turn at the new rate (turns already given out were spaced at the old one).
             if generation == self._generation and time.time() >= self.paused_until:
                 return
+
+    def _spacing(self) -> float:
+        assert self.rate is not None
+        jitter = self.SPACING_JITTER
+        return self._random.uniform(1.0 - jitter, 1.0 + jitter) / self.rate
+
+    def _first_turn_after_pause(self) -> float:
+        assert self.rate is not None
+        return self.paused_until + self._random.uniform(0.0, 1.0 / self.rate)
 
     def accepted(self) -> None:
         """An answer that was not a 429."""
@@ -124,17 +142,18 @@ class KeyThrottle:
         now = time.time()
         self.paused_until = max(self.paused_until, retry_at)
         self._last_limited = now
-        self._next_slot = max(self._next_slot, self.paused_until)
         sent = now - 1.0 if sent_at is None else sent_at
         if sent <= self._last_decrease:
+            if self.rate is not None and self._next_slot < self.paused_until:
+                self._next_slot = self._first_turn_after_pause()
             return False
         self._generation += 1
-        self._next_slot = self.paused_until
         if self.rate is None:
             recent = sum(1 for moment in self._accepted if moment >= now - 1.0)
             self.rate = self.ceiling = max(1.0, recent * self.FIRST_SHARE)
         else:
             self.ceiling = self.rate
             self.rate = max(1.0, self.rate / 2)
+        self._next_slot = self._first_turn_after_pause()
         self._last_decrease = now
         return True

@@ -162,3 +162,72 @@ async def test_a_throttle_outlives_the_session_of_its_base_url() -> None:
         assert again.paused_until > time.time() + 20  # the pause still holds
     async with client.session("http://127.0.0.1:2") as other:
         assert other.throttle("fingerprint") is not throttle  # another base URL, another throttle
+
+
+def test_the_first_turn_after_a_pause_falls_anywhere_within_one_spacing(clock: Clock) -> None:
+    throttle = KeyThrottle(max_in_flight=8)
+    throttle._random.seed(7)
+    offsets = []
+    for _ in range(200):
+        clock.now += 2.0
+        retry_at = float(int(clock.now) + 1)  # retry times fall on whole seconds
+        throttle.rate_limited(retry_at, sent_at=clock.now)  # lowered each time, down to 1/s
+        offsets.append(throttle._next_slot - retry_at)
+    assert throttle.rate == 1.0
+    assert all(0.0 <= offset < 1.0 for offset in offsets)
+    assert min(offsets) < 0.1  # not one phase after every 429...
+    assert max(offsets) > 0.9  # ...but spread over the whole spacing
+
+
+def test_a_429_that_does_not_slow_down_also_draws_a_new_first_turn(clock: Clock) -> None:
+    throttle = KeyThrottle(max_in_flight=8)
+    throttle._random.seed(3)
+    throttle.rate_limited(clock.now + 1.0, sent_at=clock.now)
+    clock.now += 5.0
+    retry_at = clock.now + 1.0
+    assert throttle.rate_limited(retry_at, sent_at=clock.now - 10.0) is False  # sent before the slowdown
+    assert retry_at <= throttle._next_slot < retry_at + 1.0 / throttle.rate
+
+
+def test_spacings_keep_their_mean_within_a_tenth_either_way() -> None:
+    throttle = KeyThrottle(max_in_flight=8)
+    throttle._random.seed(11)
+    throttle.rate = 20.0
+    spacings = [throttle._spacing() for _ in range(2_000)]
+    assert all(0.045 <= spacing <= 0.055 for spacing in spacings)
+    assert sum(spacings) / len(spacings) == pytest.approx(0.05, rel=0.01)
+    assert len({round(spacing, 6) for spacing in spacings}) > 100
+
+
+@pytest.mark.asyncio
+async def test_against_a_sender_that_holds_the_key_at_its_limit_some_turns_still_get_through(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    Another sender takes every request the key allows in the first half of each second; retry
+    times fall on whole seconds. A throttle that left at the retry time's own phase after each 429
+    was refused for good; with jittered turns it soon lands in the free half, and mostly stays there.
+    """
+
+    class ClockedAsyncio:
+        Semaphore = asyncio.Semaphore
+
+        @staticmethod
+        async def sleep(delay: float) -> None:
+            clock.now += max(0.0, delay)
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(throttle_module, "asyncio", ClockedAsyncio)
+    throttle = KeyThrottle(max_in_flight=1)
+    throttle._random.seed(5)
+    clock.now = 1_800_000_000.25
+    accepted = 0
+    for _ in range(60):
+        async with throttle.slot() as sent_at:
+            if clock.now % 1.0 >= 0.5:
+                accepted += 1
+                throttle.accepted()
+            else:
+                throttle.rate_limited(float(int(clock.now) + 1), sent_at=sent_at)
+    assert throttle.rate == 1.0
+    assert accepted >= 15, accepted
