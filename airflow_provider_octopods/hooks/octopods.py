@@ -421,7 +421,7 @@ class OctopodsAsyncHook(_OctopodsConnectionMixin, BaseHook):
         """One request through the key's throttle, parsed; a 429 slows the whole key down."""
         fingerprint = settings.fingerprint_for(request.channel)
         throttle = shared.throttle(fingerprint)
-        async with throttle.slot() as sent_at:
+        async with throttle.slot(send=request.method != "GET") as sent_at:
             response = await self._transport(shared, request, key, settings)
         try:
             result = api.parse_response(request, response)

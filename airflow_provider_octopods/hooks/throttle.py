@@ -27,9 +27,12 @@ class KeyThrottle:
       spaced at a rate: a little under half (:attr:`FIRST_SHARE`) of what the API accepted in the
       second before the first 429, halved again on each later 429 that answers a request sent at the
       lowered rate (the 429s of requests already on their way when it was lowered say nothing new,
-      and are only waited out). Turns already handed out at the old rate are handed out again at the
-      new one. So a thousand waits resume at a pace the API accepts, not in a herd that earns the
-      next 429.
+      and are only waited out). A turn is handed out only when it is due, so a pause or a slowdown
+      applies at once to every request still waiting. So a thousand waits resume at a pace the API
+      accepts, not in a herd that earns the next 429.
+    * Sends and reads wait for their turns in queues of their own, served in turn while both hold
+      requests: a send is not stuck behind a thousand queued polls, and polls are not starved by a
+      flood of sends either; each gets at least half of the pace.
     * The rate grows back only below the rate that last met a 429: after a quiet minute, by a tenth
       every ten seconds, up to nine tenths of it. Above that it grows only after ten quiet minutes,
       by a tenth a minute. Each triggerer paces its own requests, and several triggerers often share
@@ -72,37 +75,64 @@ class KeyThrottle:
         self._last_limited = 0.0  # when the latest 429 arrived
         self._last_decrease = float("-inf")  # when the rate was last lowered
         self._last_growth = 0.0
-        self._generation = 0  # bumped when the rate is lowered: turns taken at the old rate are taken again
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._random = random.Random()
+        # Requests waiting for a turn once paced, sends and reads apart, and the task handing turns out.
+        self._sends: deque[asyncio.Future[None]] = deque()
+        self._reads: deque[asyncio.Future[None]] = deque()
+        self._read_served_last = False
+        self._turns: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
+    async def slot(self, *, send: bool = False) -> AsyncIterator[float]:
         """
-        Hold one of the key's in-flight places, once the pause and the pacing allow; gives the time
-        the request may go out (for :meth:`rate_limited`).
+        Wait for a turn once the pause and the pacing allow, then hold one of the key's in-flight
+        places; gives the time the request may go out (for :meth:`rate_limited`).
+
+        :param send: A send (its own queue, served in turn with the reads): a thousand waits' polls
+            queued first must not hold back a send for as long as they take to go out.
         """
+        if self.rate is not None:  # paced since the first 429
+            await self._wait_turn(self._sends if send else self._reads)
         async with self._in_flight:
-            await self._wait_turn()
             yield time.time()
 
-    async def _wait_turn(self) -> None:
-        while True:
+    async def _wait_turn(self, queue: deque[asyncio.Future[None]]) -> None:
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(turn)
+        if self._turns is None or self._turns.done():
+            self._turns = asyncio.ensure_future(self._hand_out_turns())
+        await turn  # cancelled with its waiter: the turn goes to the next one
+
+    async def _hand_out_turns(self) -> None:
+        """
+        One turn at a time, at the pace, alternating between sends and reads while both wait. A
+        turn is only given when it is due, so a 429 that pauses or slows the key applies at once to
+        every request still waiting.
+        """
+        while self._has_waiters():
             now = time.time()
-            if now < self.paused_until:
-                await asyncio.sleep(self.paused_until - now)
-                continue
-            if self.rate is None:
-                return
-            generation = self._generation
-            turn = max(now, self._next_slot)
-            self._next_slot = turn + self._spacing()
-            if turn > now:
-                await asyncio.sleep(turn - now)
-            # A 429 may have arrived while this one slept: then wait out the pause, and after a
-            # slowdown take a turn at the new rate (turns already given out were spaced at the old one).
-            if generation == self._generation and time.time() >= self.paused_until:
-                return
+            due = max(self.paused_until, self._next_slot)
+            if now < due:
+                await asyncio.sleep(due - now)
+                continue  # a 429 meanwhile may have moved the turn
+            spacing = self._spacing()
+            # Keep to the pace on average (a late wake-up does not push every later turn back),
+            # but never make up for a quiet stretch with a burst.
+            self._next_slot = (due if now - due < spacing else now) + spacing
+            self._next_waiter().set_result(None)
+
+    def _has_waiters(self) -> bool:
+        for queue in (self._sends, self._reads):
+            while queue and queue[0].done():  # cancelled while waiting
+                queue.popleft()
+        return bool(self._sends or self._reads)
+
+    def _next_waiter(self) -> asyncio.Future[None]:
+        first, second = (self._sends, self._reads) if self._read_served_last else (self._reads, self._sends)
+        queue = first if first else second
+        self._read_served_last = queue is self._reads
+        return queue.popleft()
 
     def _spacing(self) -> float:
         assert self.rate is not None
@@ -147,7 +177,6 @@ class KeyThrottle:
             if self.rate is not None and self._next_slot < self.paused_until:
                 self._next_slot = self._first_turn_after_pause()
             return False
-        self._generation += 1
         if self.rate is None:
             recent = sum(1 for moment in self._accepted if moment >= now - 1.0)
             self.rate = self.ceiling = max(1.0, recent * self.FIRST_SHARE)

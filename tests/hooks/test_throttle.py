@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 
 import pytest
 
@@ -209,15 +210,14 @@ async def test_against_a_sender_that_holds_the_key_at_its_limit_some_turns_still
     was refused for good; with jittered turns it soon lands in the free half, and mostly stays there.
     """
 
-    class ClockedAsyncio:
-        Semaphore = asyncio.Semaphore
+    async def clocked_sleep(delay: float) -> None:
+        clock.now += max(0.0, delay)
+        await asyncio.sleep(0)
 
-        @staticmethod
-        async def sleep(delay: float) -> None:
-            clock.now += max(0.0, delay)
-            await asyncio.sleep(0)
-
-    monkeypatch.setattr(throttle_module, "asyncio", ClockedAsyncio)
+    clocked = types.ModuleType("clocked_asyncio")
+    clocked.__dict__.update(vars(asyncio))
+    clocked.sleep = clocked_sleep  # type: ignore[attr-defined]
+    monkeypatch.setattr(throttle_module, "asyncio", clocked)
     throttle = KeyThrottle(max_in_flight=1)
     throttle._random.seed(5)
     clock.now = 1_800_000_000.25
@@ -231,3 +231,43 @@ async def test_against_a_sender_that_holds_the_key_at_its_limit_some_turns_still
                 throttle.rate_limited(float(int(clock.now) + 1), sent_at=sent_at)
     assert throttle.rate == 1.0
     assert accepted >= 15, accepted
+
+
+@pytest.mark.asyncio
+async def test_sends_queued_behind_a_thousand_polls_take_every_other_turn() -> None:
+    throttle = KeyThrottle(max_in_flight=8)
+    throttle.rate = throttle.ceiling = 200.0
+    order: list[str] = []
+
+    async def request(kind: str) -> None:
+        async with throttle.slot(send=kind == "send"):
+            order.append(kind)
+
+    polls = [asyncio.create_task(request("poll")) for _ in range(40)]
+    await asyncio.sleep(0)  # the polls queue first...
+    sends = [asyncio.create_task(request("send")) for _ in range(5)]  # ...then the sends
+    await asyncio.gather(*polls, *sends)
+    assert len(order) == 45
+    # First in, first out, the sends would be the last five; served in turn, they are among the first ten.
+    assert [i for i, kind in enumerate(order) if kind == "send"] == [1, 3, 5, 7, 9]
+
+
+@pytest.mark.asyncio
+async def test_a_request_cancelled_while_waiting_for_its_turn_gives_the_turn_on() -> None:
+    throttle = KeyThrottle(max_in_flight=8)
+    throttle.rate = throttle.ceiling = 100.0
+    done: list[int] = []
+
+    async def request(number: int) -> None:
+        async with throttle.slot():
+            done.append(number)
+
+    waiters = [asyncio.create_task(request(number)) for number in range(10)]
+    await asyncio.sleep(0)
+    for waiter in waiters[2:6]:
+        waiter.cancel()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert sorted(done) == [0, 1, 6, 7, 8, 9]
+    assert sum(isinstance(result, asyncio.CancelledError) for result in results) == 4
+    assert not throttle._sends
+    assert not throttle._reads
