@@ -81,6 +81,8 @@ REACHED = frozenset({"DELIVERED", "READ", "DELETED"})
 SCENARIOS = ("burst", "stream", "overflow", "ratelimit")
 #: Seconds between laying out a scenario's messages and its start, for every variant the same.
 LEAD = 0.5
+#: In the rate-limit scenario, the sends' share of the key's limit they should keep (see the check).
+SENDS_SHARE = 0.4
 
 
 # ==================================================================================================
@@ -1136,14 +1138,17 @@ def targets(tables: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]
         row, each = limited["triggers"], limited["triggers_each"]
         checks.ended("ratelimit", row)
         share, before = row["limited"]["sends_per_second"], each["limited"]["sends_per_second"]
+        limit = row["limited"]["limit"]
+        # Their share: sends and polls take turns at the throttle's pace, which stays a little under
+        # the limit, so sends that want more than half of it should get at least 40% of the limit.
         checks.at_least(
             "ratelimit sends share",
-            share,
-            before,
+            share / limit,
+            SENDS_SHARE,
             f"ratelimit: {row['label']}: the sends succeeded at {share:.1f}/s while the waits ran, "
-            f"{share / row['limited']['limit']:.0%} of the key's limit (per-message polling: {before:.1f}/s)",
+            f"{share / limit:.0%} of the key's limit (per-message polling: {before:.1f}/s)",
         )
-        checks.items[-1]["target"] = ">= per-message's"
+        checks.items[-1]["target"] = f">= {SENDS_SHARE:.0%} of the limit"
     return checks.items
 
 
