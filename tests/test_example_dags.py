@@ -172,6 +172,7 @@ def test_history_capture(
 
 
 @pytest.mark.slow
+@pytest.mark.day_replay
 @pytest.mark.octopods_simulator(clock_start=YESTERDAY.isoformat(), deliver_after=60, read_after=600, jitter=0)
 def test_nightly_history_of_a_day_of_captures(
     simulator: SimulatorHandle, example_dags: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

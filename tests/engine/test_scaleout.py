@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import os
 import re
 import time
 import uuid
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_octopods.simulator import SimulatorAdminClient
+from airflow_provider_octopods.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.engine.airflow_engine import AirflowEngine, EngineError, StateObserver, log
 from tests.engine.conftest import SIMULATOR_ARGS, keep_logs
 from tests.engine.postgres import PostgresUnavailableError, PrivatePostgres
@@ -45,7 +47,19 @@ from tests.engine.postgres import PostgresUnavailableError, PrivatePostgres
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = [pytest.mark.engine, pytest.mark.timeout(1200)]
+#: On Airflow 2.11 the test runs only when asked (``OCTOPODS_ENGINE_SCALEOUT_AIRFLOW2=1``): its figures
+#: there are in docs/engine-tests.md, and ``make test`` keeps its 3.5 minutes for the newest Airflow 3,
+#: so that CI, which also runs every older Airflow 3 minor, stays well inside its time.
+ON_AIRFLOW2 = os.environ.get("OCTOPODS_ENGINE_SCALEOUT_AIRFLOW2") == "1"
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.timeout(1200),
+    pytest.mark.skipif(
+        not AIRFLOW_V_3_0_PLUS and not ON_AIRFLOW2,
+        reason="on Airflow 2.11 only with OCTOPODS_ENGINE_SCALEOUT_AIRFLOW2=1 (see docs/engine-tests.md)",
+    ),
+]
 
 DAG_FILE = Path(__file__).resolve().parent / "dags" / "octopods_engine_scaleout.py"
 SCALEOUT = "octopods_engine_scaleout"
