@@ -20,9 +20,9 @@ class KeyThrottle:
     """
     Pacing shared by every request of one API key in this process (all triggers of a triggerer).
 
-    * At most ``max_in_flight`` requests of the key are in flight: the rest wait here, where
-      a rate limit can still hold them back, instead of inside the connection pool, where they would
-      go out whatever happens.
+    * At most ``max_in_flight`` requests of the key are in flight (and a quarter as many sends): the
+      rest wait here, where a rate limit can still hold them back, instead of inside the connection
+      pool, where they would go out whatever happens.
     * After a 429 the key pauses until the retry time Octopods gave, and from then on requests are
       spaced at a rate: a little under half (:attr:`FIRST_SHARE`) of what the API accepted in the
       second before the first 429, halved again on each later 429 that answers a request sent at the
@@ -76,6 +76,8 @@ class KeyThrottle:
         self._last_decrease = float("-inf")  # when the rate was last lowered
         self._last_growth = 0.0
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        # Sends hold places of their own (a quarter as many), so they never queue behind polls here.
+        self._sends_in_flight = asyncio.Semaphore(max(1, max_in_flight // 4))
         self._random = random.Random()
         # Requests waiting for a turn once paced, sends and reads apart, and the task handing turns out.
         self._sends: deque[asyncio.Future[None]] = deque()
@@ -86,15 +88,16 @@ class KeyThrottle:
     @asynccontextmanager
     async def slot(self, *, send: bool = False) -> AsyncIterator[float]:
         """
-        Wait for a turn once the pause and the pacing allow, then hold one of the key's in-flight
-        places; gives the time the request may go out (for :meth:`rate_limited`).
+        Hold one of the key's in-flight places, then wait for a turn once the pause and the pacing
+        allow; gives the time the request may go out (for :meth:`rate_limited`).
 
-        :param send: A send (its own queue, served in turn with the reads): a thousand waits' polls
-            queued first must not hold back a send for as long as they take to go out.
+        :param send: A send (in-flight places and a turn queue of its own, served in turn with the
+            reads): a thousand waits' polls queued first must not hold back a send for as long as
+            they take to go out.
         """
-        if self.rate is not None:  # paced since the first 429
-            await self._wait_turn(self._sends if send else self._reads)
-        async with self._in_flight:
+        async with self._sends_in_flight if send else self._in_flight:
+            if self.rate is not None:  # paced since the first 429
+                await self._wait_turn(self._sends if send else self._reads)
             yield time.time()
 
     async def _wait_turn(self, queue: deque[asyncio.Future[None]]) -> None:
@@ -116,10 +119,12 @@ class KeyThrottle:
             if now < due:
                 await asyncio.sleep(due - now)
                 continue  # a 429 meanwhile may have moved the turn
-            spacing = self._spacing()
-            # Keep to the pace on average (a late wake-up does not push every later turn back),
-            # but never make up for a quiet stretch with a burst.
-            self._next_slot = (due if now - due < spacing else now) + spacing
+            # Turns that fell due while this task slept go out now, one after another: on a busy
+            # event loop a late wake-up must not slow the pace. After a quiet stretch (more than
+            # a second) the schedule starts again from now, without a burst to make up for it.
+            if now - due > 1.0:
+                due = now
+            self._next_slot = due + self._spacing()
             self._next_waiter().set_result(None)
 
     def _has_waiters(self) -> bool:
