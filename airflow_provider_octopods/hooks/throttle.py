@@ -119,12 +119,11 @@ class KeyThrottle:
             if now < due:
                 await asyncio.sleep(due - now)
                 continue  # a 429 meanwhile may have moved the turn
-            # Turns that fell due while this task slept go out now, one after another: on a busy
-            # event loop a late wake-up must not slow the pace. After a quiet stretch (more than
-            # a second) the schedule starts again from now, without a burst to make up for it.
-            if now - due > 1.0:
-                due = now
-            self._next_slot = due + self._spacing()
+            # The next turn one spacing after this one was due, or after now when this task woke
+            # later than that: a busy event loop slows the pace a little rather than sending the
+            # turns it missed in a bunch, which could put a whole second past the key's limit.
+            spacing = self._spacing()
+            self._next_slot = (due if now - due < spacing else now) + spacing
             self._next_waiter().set_result(None)
 
     def _has_waiters(self) -> bool:
