@@ -46,6 +46,12 @@ AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3, 0)
 #: Goes with ``VariableLedger`` when the minimum Airflow is 3.3.
 HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
 
+#: Airflow 2 runs a task's success callbacks in the worker *before* it commits the task's success, in
+#: the worker's thread-local (scoped) database session; Airflow 3 runs them after the API server has
+#: recorded the success. So on Airflow 2 the send ledger's Variable is deleted inside that session,
+#: and the deletion commits with the success or not at all. Goes with Airflow 2 support.
+SUCCESS_CALLBACKS_RUN_BEFORE_COMMIT = not AIRFLOW_V_3_0_PLUS
+
 #: Airflow 3.2 reads the connection form from the provider info's ``conn-fields``; before it, the UI
 #: builds the form from the hook's wtforms widgets. Goes with
 #: ``OctopodsHook.get_connection_form_widgets`` / ``get_ui_field_behaviour`` when the minimum is 3.2.

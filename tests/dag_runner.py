@@ -59,6 +59,13 @@ def run_dag(dag: Any, **kwargs: Any) -> Any:
         return dag.test(**kwargs)
 
 
+def rerun(dag: Any, dag_run: Any) -> Any:
+    """Run ``dag_run`` again, with its run id: its task instances run again, as after clearing them."""
+    if AIRFLOW_3:
+        return run_dag(dag, logical_date=dag_run.logical_date, run_after=dag_run.run_after)
+    return run_dag(dag, execution_date=dag_run.execution_date)
+
+
 @contextlib.contextmanager
 def _exception_in_callback_context() -> Iterator[None]:
     """On Airflow 3.0 to 3.2, give ``dag.test()``'s task callbacks the ``exception`` a worker gives them."""

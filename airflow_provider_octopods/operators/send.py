@@ -21,6 +21,7 @@ from airflow_provider_octopods.exceptions import (
     OctopodsValidationError,
 )
 from airflow_provider_octopods.models import Channel, SendResult, format_timestamp
+from airflow_provider_octopods.operators._send_ledger import release_after_success
 from airflow_provider_octopods.utils.phones import redact_phone
 from airflow_provider_octopods.utils.templating import is_templated
 from airflow_provider_octopods.version_compat import XCOM_REFUSES_NONE
@@ -59,8 +60,11 @@ class _SendOperator(BaseOperator):
     What both send operators share: validation before anything else, and the at-most-once ledger.
 
     Each try records ``sending`` before the request and ``sent`` after it (see
-    :mod:`~airflow_provider_octopods.operators._send_ledger`). A later try of the same task
-    instance returns the recorded result instead of sending again. When the earlier try's outcome is
+    :mod:`~airflow_provider_octopods.operators._send_ledger`), and the record is kept until Airflow
+    has recorded the task instance's success: the operator's own success callback, chained after
+    yours, removes it. A later try of the same task instance, also one after a failure that came
+    after the send (an XCom push, a killed worker), returns the recorded result instead of sending
+    again. When the earlier try's outcome is
     unknown (the connection broke after the request left, a 5xx, an unreadable answer), a WhatsApp
     send is reconciled against the sent-message listing (same recipient, sent since that try
     began) and that message id is reused; an SMS send, which has no listing, fails with a request
@@ -88,6 +92,25 @@ class _SendOperator(BaseOperator):
         self.octopods_conn_id = octopods_conn_id
         if not is_templated(octopods_conn_id):
             api.validate_conn_id(octopods_conn_id)
+
+    @property  # type: ignore[override]
+    def on_success_callback(self) -> list[Any]:
+        """
+        Your success callbacks, then the operator's own, which removes the send record once Airflow
+        has recorded the success (see
+        :func:`~airflow_provider_octopods.operators._send_ledger.release_after_success`). Assigning
+        replaces only yours, so the record is never left to pile up.
+        """
+        yours = self.__dict__.get("_user_on_success_callback")
+        if yours is None:
+            yours = []
+        elif callable(yours):
+            yours = [yours]
+        return [*yours, release_after_success]
+
+    @on_success_callback.setter
+    def on_success_callback(self, callbacks: Any) -> None:
+        self.__dict__["_user_on_success_callback"] = callbacks
 
     @cached_property
     def hook(self) -> OctopodsHook:
@@ -154,7 +177,6 @@ class _SendOperator(BaseOperator):
                 "result": result.to_dict(),
             }
         )
-        ledger.done()
         self.log.info("Sent %s message %s to %s.", self.channel.value, result.message_id, redact_phone(phone))
         return result.to_dict()
 
@@ -186,7 +208,6 @@ class _SendOperator(BaseOperator):
                 redact_phone(phone),
                 ledger.where,
             )
-            ledger.done()
             return SendResult.from_dict({**result, "channel": self.channel.value})
         started = api.parse_timestamp(previous.get("started_at"))
         if self.channel is Channel.SMS:
@@ -209,7 +230,6 @@ class _SendOperator(BaseOperator):
         ledger.write(
             {"state": "sent", "channel": self.channel.value, "recipient": phone, "result": found.to_dict()}
         )
-        ledger.done()
         return found
 
     def _reconcile(self, phone: str, started: dt.datetime | None) -> SendResult | None:

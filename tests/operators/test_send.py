@@ -30,7 +30,7 @@ class MemoryLedger:
     def __init__(self, entry: dict[str, Any] | None = None) -> None:
         self.entry = entry
         self.writes: list[dict[str, Any]] = []
-        self.completed = False
+        self.released = False
 
     def read(self) -> dict[str, Any] | None:
         return self.entry
@@ -39,10 +39,11 @@ class MemoryLedger:
         self.entry = entry
         self.writes.append(entry)
 
-    def done(self) -> None:
-        self.completed = True
-
     def forget(self) -> None:
+        self.entry = None
+
+    def release(self) -> None:
+        self.released = True
         self.entry = None
 
 
@@ -126,7 +127,10 @@ def test_success_records_sending_then_sent(octopods_conn: CannedServer, ledger: 
         "channel_message_id": None,
     }
     assert [entry["state"] for entry in ledger.writes] == ["sending", "sent"]
-    assert ledger.completed
+    # The record outlives execute(): only the success callback, once Airflow recorded the success, drops it.
+    assert not ledger.released
+    assert ledger.entry is not None
+    assert ledger.entry["state"] == "sent"
 
 
 def test_recorded_send_is_returned_not_repeated(octopods_conn: CannedServer, ledger: MemoryLedger) -> None:
@@ -138,6 +142,40 @@ def test_recorded_send_is_returned_not_repeated(octopods_conn: CannedServer, led
     }
     assert sms().execute({})["message_id"] == 42
     assert octopods_conn.requests == []
+    assert not ledger.released, "a retry that returned the recorded result may still fail before success"
+
+
+def test_success_callbacks_are_the_users_then_the_ledgers_own(ledger: MemoryLedger) -> None:
+    from airflow_provider_octopods.operators._send_ledger import release_after_success
+
+    def mine(context: Any) -> None: ...
+
+    def also_mine(context: Any) -> None: ...
+
+    assert sms().on_success_callback == [release_after_success]
+    assert sms(on_success_callback=mine).on_success_callback == [mine, release_after_success]
+    operator = wa(on_success_callback=[mine, also_mine])
+    assert operator.on_success_callback == [mine, also_mine, release_after_success]
+    operator.on_success_callback = also_mine  # replaces yours, never the ledger's
+    assert operator.on_success_callback == [also_mine, release_after_success]
+    for callback in operator.on_success_callback:
+        callback({})
+    assert ledger.released
+
+
+def test_a_failing_cleanup_is_logged_never_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow_provider_octopods.operators import _send_ledger
+
+    class BrokenLedger(MemoryLedger):
+        def release(self) -> None:
+            raise ConnectionError("the metadata database went away")
+
+    monkeypatch.setattr(_send_ledger, "ledger_for", lambda context: BrokenLedger())
+    _send_ledger.release_after_success({})
+    assert "Could not remove the send record" in caplog.text
+    assert "the metadata database went away" in caplog.text
 
 
 def test_unknown_sms_outcome_asks_for_a_manual_check(
