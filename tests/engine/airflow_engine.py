@@ -129,7 +129,8 @@ class AirflowEngine:
         self.dags_folder = self.home / "dags"
         self.dags_folder.mkdir()
         self.add_dag_files(*dag_files)
-        self.password = secrets.token_urlsafe(12)
+        # A letter first: a password starting with "-" would read as an option to the CLI below.
+        self.password = "p" + secrets.token_urlsafe(12)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.run_token = secrets.token_hex(8)
@@ -239,7 +240,7 @@ class AirflowEngine:
         self.env = self.airflow_env()
         self.airflow_cli("db", "migrate")
         if self.major < 3:
-            user = ["--username", self.ADMIN, "--password", self.password, "--role", "Admin"]
+            user = ["--username", self.ADMIN, f"--password={self.password}", "--role", "Admin"]
             names = ["--firstname", "Engine", "--lastname", "Test", "--email", "engine-test@example.com"]
             self.airflow_cli("users", "create", *user, *names)
         slots = self.airflow_cli("config", "get-value", "core", "parallelism").strip()
