@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_octopods.models import parse_timestamp
 from airflow_provider_octopods.operators._send_ledger import VARIABLE_PREFIX, parse_record
 
 if TYPE_CHECKING:
@@ -46,20 +47,6 @@ class SendRecord:
         return self.recorded_at is None or self.recorded_at < cutoff
 
 
-def _record_time(entry: dict[str, Any] | None) -> dt.datetime | None:
-    if entry is None:
-        return None
-    for field in ("recorded_at", "started_at"):
-        value = entry.get(field)
-        if isinstance(value, str):
-            try:
-                moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return None
-
-
 @contextlib.contextmanager
 def _metadata_session() -> Iterator[Any]:
     """A metadata-database session, or an error that says where to run this instead."""
@@ -79,23 +66,28 @@ def _metadata_session() -> Iterator[Any]:
         yield session
 
 
-def find_send_records() -> list[SendRecord]:
-    """Every send record in the metadata database, oldest first."""
+def _send_records(session: Any) -> list[SendRecord]:
     from airflow.models.variable import Variable
     from sqlalchemy import select
 
     records: list[SendRecord] = []
-    with _metadata_session() as session:
-        query = select(Variable).where(Variable.key.like(f"{VARIABLE_PREFIX}%"))
-        for variable in session.scalars(query):
-            if not variable.key.startswith(f"{VARIABLE_PREFIX}__"):
-                continue
-            entry = parse_record(variable.val)
-            state = entry.get("state") if entry else None
-            state = state if isinstance(state, str) else None
-            records.append(SendRecord(variable.key, state, _record_time(entry)))
+    query = select(Variable).where(Variable.key.like(f"{VARIABLE_PREFIX}%"))
+    for variable in session.scalars(query):
+        if not variable.key.startswith(f"{VARIABLE_PREFIX}__"):
+            continue
+        entry = parse_record(variable.val) or {}
+        state = entry.get("state")
+        # Records are dated when written; before that, a ``sending`` record carried only its start.
+        when = parse_timestamp(entry.get("recorded_at")) or parse_timestamp(entry.get("started_at"))
+        records.append(SendRecord(variable.key, state if isinstance(state, str) else None, when))
     oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
     return sorted(records, key=lambda record: (record.recorded_at or oldest, record.name))
+
+
+def find_send_records() -> list[SendRecord]:
+    """Every send record in the metadata database, oldest first."""
+    with _metadata_session() as session:
+        return _send_records(session)
 
 
 def purge_send_records(
@@ -113,12 +105,12 @@ def purge_send_records(
     if older_than < dt.timedelta(0):
         raise ValueError(f"older_than must not be negative, got {older_than}")
     cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
-    doomed = [record for record in find_send_records() if record.older_than(cutoff)]
-    if doomed and not dry_run:
-        from airflow.models.variable import Variable
-        from sqlalchemy import delete
+    with _metadata_session() as session:
+        doomed = [record for record in _send_records(session) if record.older_than(cutoff)]
+        if doomed and not dry_run:
+            from airflow.models.variable import Variable
+            from sqlalchemy import delete
 
-        with _metadata_session() as session:
             session.execute(delete(Variable).where(Variable.key.in_([record.name for record in doomed])))
     return doomed
 

@@ -27,6 +27,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_octopods.models import format_timestamp
 from airflow_provider_octopods.version_compat import HAS_TASK_STATE_STORE, SUCCESS_CALLBACKS_RUN_BEFORE_COMMIT
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def parse_record(value: Any) -> dict[str, Any] | None:
 
 def _dated(entry: dict[str, Any]) -> dict[str, Any]:
     """The entry with the time it was written, by which leftovers are purged."""
-    return {**entry, "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    return {**entry, "recorded_at": format_timestamp(dt.datetime.now(dt.UTC))}
 
 
 def variable_name(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
