@@ -193,37 +193,30 @@ def ledger_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 
 def fail_the_first_result_push(monkeypatch: pytest.MonkeyPatch, task_id: str) -> list[int]:
-    """Make Airflow's push of ``task_id``'s result fail on its first try (after the send returned)."""
-    failures: list[int] = []
-
-    def should_fail(ti: Any, key: str) -> bool:
-        if ti.task_id == task_id and key == "return_value" and ti.try_number == 1:
-            failures.append(ti.try_number)
-            return True
-        return False
-
+    """
+    Make Airflow's push of ``task_id``'s result fail on its first try (after the send returned): the
+    task runner's ``_xcom_push(ti, key, ...)`` on Airflow 3, ``TaskInstance.xcom_push(self, key, ...)``
+    on Airflow 2; both take the task instance, then the key.
+    """
+    owner: Any
     if AIRFLOW_3:
         from airflow.sdk.execution_time import task_runner
 
-        push = task_runner._xcom_push
-
-        def failing_push(ti: Any, key: str, *args: Any, **kwargs: Any) -> Any:
-            if should_fail(ti, key):
-                raise ConnectionError("the API server went away during the XCom push")
-            return push(ti, key, *args, **kwargs)
-
-        monkeypatch.setattr(task_runner, "_xcom_push", failing_push)
+        owner, name, lost = task_runner, "_xcom_push", "the API server"
     else:
         from airflow.models.taskinstance import TaskInstance
 
-        method = TaskInstance.xcom_push
+        owner, name, lost = TaskInstance, "xcom_push", "the metadata database"
+    push = getattr(owner, name)
+    failures: list[int] = []
 
-        def failing_method(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
-            if should_fail(self, key):
-                raise ConnectionError("the metadata database went away during the XCom push")
-            return method(self, key, *args, **kwargs)
+    def failing_push(ti: Any, key: str, *args: Any, **kwargs: Any) -> Any:
+        if ti.task_id == task_id and key == "return_value" and ti.try_number == 1:
+            failures.append(ti.try_number)
+            raise ConnectionError(f"{lost} went away during the XCom push")
+        return push(ti, key, *args, **kwargs)
 
-        monkeypatch.setattr(TaskInstance, "xcom_push", failing_method)
+    monkeypatch.setattr(owner, name, failing_push)
     return failures
 
 
