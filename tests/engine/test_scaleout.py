@@ -352,13 +352,22 @@ def test_two_triggerers_failover_and_the_shared_rate_limit(scaleout_engine: Airf
     )
     took = time.monotonic() - started
 
+    # A triggerer writes a trigger's log through a buffered file that it closes only once the trigger
+    # has finished, which can come after the task itself has: wait for every trigger's "fired" line.
+    def fired_events() -> Counter[str]:
+        return Counter(task_id for _, task_id, _, message in _trigger_log(engine) if _fired(message))
+
+    watch.until(
+        "every trigger's fired event in its log", lambda _: set(fired_events()) == set(tasks), timeout=60
+    )
+
     main_tis = engine.task_instances(SCALEOUT, main_run)
     late_ti = engine.task_instances(LATE, late_run)[LATE_SENSOR]
     tis = {**main_tis, LATE_SENSOR: late_ti}
     states = {task_id: ti["state"] for task_id, ti in tis.items()}
     tries = {task_id: ti["try_number"] for task_id, ti in tis.items()}
     trigger_log = _trigger_log(engine)
-    fired = Counter(task_id for _, task_id, _, message in trigger_log if _fired(message))
+    fired = fired_events()
     slowdowns = [
         (names[job], when, message) for job, _, when, message in trigger_log if "now paces" in message
     ]
