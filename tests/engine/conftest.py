@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,9 @@ def system_packages() -> None:
         log(f"{ENSURE_PACKAGES.name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
 
-@pytest.fixture(scope="session")
-def private_postgres(system_packages: None) -> Iterator[PrivatePostgres]:
+@contextmanager
+def started_postgres() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL server for one engine, removed afterwards; the test fails if none can start."""
     try:
         postgres = PrivatePostgres()
     except PostgresUnavailableError as error:
@@ -49,6 +51,29 @@ def private_postgres(system_packages: None) -> Iterator[PrivatePostgres]:
         log(f"private PostgreSQL ({postgres.bindir.parent.name}) on 127.0.0.1:{postgres.port}")
         yield postgres
     log("private PostgreSQL stopped and removed")
+
+
+@contextmanager
+def started(engine: AirflowEngine, name: str | None = None) -> Iterator[AirflowEngine]:
+    """
+    The engine, running; afterwards stopped, its logs kept (see :func:`keep_logs`) and its home removed,
+    also when the start-up or a test fails.
+    """
+    try:
+        engine.start()
+        yield engine
+    finally:
+        try:
+            engine.stop()
+        finally:
+            keep_logs(engine, name)
+            engine.cleanup()
+
+
+@pytest.fixture(scope="session")
+def private_postgres(system_packages: None) -> Iterator[PrivatePostgres]:
+    with started_postgres() as postgres:
+        yield postgres
 
 
 @pytest.fixture(scope="session")
@@ -61,15 +86,8 @@ def airflow_engine(private_postgres: PrivatePostgres) -> Iterator[AirflowEngine]
         parallelism=1,
         simulator_args=SIMULATOR_ARGS,
     )
-    try:
-        engine.start()
+    with started(engine):
         yield engine
-    finally:
-        try:
-            engine.stop()
-        finally:
-            keep_logs(engine)
-            engine.cleanup()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

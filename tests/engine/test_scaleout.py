@@ -41,8 +41,7 @@ import pytest
 from airflow_provider_octopods.simulator import SimulatorAdminClient
 from airflow_provider_octopods.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.engine.airflow_engine import AirflowEngine, EngineError, StateObserver, log
-from tests.engine.conftest import SIMULATOR_ARGS, keep_logs
-from tests.engine.postgres import PostgresUnavailableError, PrivatePostgres
+from tests.engine.conftest import SIMULATOR_ARGS, started, started_postgres
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,11 +90,7 @@ LIMITED_SIMULATOR_ARGS = (*SIMULATOR_ARGS, "--rate-limit", str(RATE_LIMIT), "--r
 @pytest.fixture(scope="module")
 def scaleout_engine(system_packages: None) -> Iterator[AirflowEngine]:
     """An engine of its own: four executor slots, one triggerer of capacity 4 (a second joins later)."""
-    try:
-        postgres = PrivatePostgres()
-    except PostgresUnavailableError as error:
-        pytest.fail(str(error))
-    with postgres:
+    with started_postgres() as postgres:
         engine = AirflowEngine(
             sqlalchemy_url=postgres.sqlalchemy_url,
             db_connect_kwargs=postgres.connect_kwargs,
@@ -109,15 +104,8 @@ def scaleout_engine(system_packages: None) -> Iterator[AirflowEngine]:
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(HEALTH_THRESHOLD),
             },
         )
-        try:
-            engine.start()
+        with started(engine, "scaleout"):
             yield engine
-        finally:
-            try:
-                engine.stop()
-            finally:
-                keep_logs(engine, "scaleout")
-                engine.cleanup()
 
 
 class Watch:
