@@ -51,9 +51,9 @@ class Fault:
 
 def rate_limit_now(simulator: SimulatorHandle) -> None:
     """
-    A tight limit whose only token is already spent: the next requests get 429s. (One token every five
-    seconds: a surface whose start takes a few seconds, such as dag.test() on a busy machine, still
-    meets the limit.)
+    A tight limit whose only token is already spent: the next requests get 429s, one token every five
+    seconds. (The sensor's DAG arranges its faults as its task starts: dag.test() can take longer than
+    that to get there on a busy machine.)
     """
     import urllib.request
 
@@ -207,7 +207,13 @@ def on_sensor(simulator: SimulatorHandle, fault: Fault, message_id: int) -> str:
     with DAG(
         f"faults_{uuid.uuid4().hex[:8]}", schedule=None, start_date=pendulum.datetime(2026, 1, 1)
     ) as dag:
-        MessageDeliverySensor(task_id="wait", message_id=message_id, poke_interval=0.3, timeout=60)
+        MessageDeliverySensor(
+            task_id="wait",
+            message_id=message_id,
+            poke_interval=0.3,
+            timeout=60,
+            pre_execute=arrange_once(simulator, fault),
+        )
     timer = during_the_wait(simulator, fault)
     try:
         dag_run = run_dag(dag)
@@ -219,6 +225,22 @@ def on_sensor(simulator: SimulatorHandle, fault: Fault, message_id: int) -> str:
         assert xcom(dag_run, "wait")["status"] == "DELIVERED"
         return OK
     return FAILED if state == "failed" else f"unexpected state {state}"
+
+
+def arrange_once(simulator: SimulatorHandle, fault: Fault) -> Callable[[Any], None]:
+    """
+    The fault's arrangement as a task's ``pre_execute``: it then happens as the task starts, not
+    before dag.test() has got there, and once (a deferred sensor's resumption runs it again).
+    """
+    arranged = False
+
+    def arrange(context: Any) -> None:
+        nonlocal arranged
+        if not arranged:
+            arranged = True
+            fault.arrange(simulator)
+
+    return arrange
 
 
 def on_export(simulator: SimulatorHandle, fault: Fault, message_id: int, target: Path) -> str:
@@ -248,7 +270,8 @@ def test_fault_matrix(
 ) -> None:
     use_connection(simulator, monkeypatch, fault)
     message_id = message(simulator, fault)
-    fault.arrange(simulator)
+    if surface != "sensor":  # the sensor's task arranges it as it starts
+        fault.arrange(simulator)
     if surface == "hook":
         outcome = on_hook(simulator, fault, message_id)
     elif surface == "trigger":
