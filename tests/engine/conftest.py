@@ -106,6 +106,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
 
 
+def send_records_left(engine: AirflowEngine, dag_id: str) -> list[str]:
+    """The send records (Airflow Variables, below 3.3) that ``dag_id``'s send tasks left in the database."""
+    return [key for (key,) in engine.db_rows("SELECT key FROM variable") if f"__{dag_id}__" in key]
+
+
 def keep_logs(engine: AirflowEngine, name: str | None = None) -> None:
     """Copy the engine's logs to ``artifacts/engine/airflow-<version>[-<name>]/`` (git-ignored)."""
     target = ARTIFACTS / "engine" / (f"airflow-{airflow_version()}" + (f"-{name}" if name else ""))

@@ -18,6 +18,7 @@ import pytest
 
 from airflow_provider_octopods.simulator import SimulatorAdminClient
 from tests.engine.airflow_engine import StateObserver, log
+from tests.engine.conftest import send_records_left
 
 if TYPE_CHECKING:
     from tests.engine.airflow_engine import AirflowEngine
@@ -97,7 +98,7 @@ def test_gate_dag_defers_without_holding_a_slot_then_resumes(airflow_engine: Air
     # Below Airflow 3.3 the send's record is an Airflow Variable, kept until the task instance
     # succeeded; the operator's success callback removed it with that success (on 2.11 in the same
     # transaction), so none is left behind.
-    records = [key for (key,) in engine.db_rows("SELECT key FROM variable") if f"__{GATE}__" in key]
+    records = send_records_left(engine, GATE)
     assert records == [], f"send records left behind: {records}"
     sensor_sequence = gate.sequences[SENSOR]
     assert "deferred" in sensor_sequence

@@ -18,6 +18,7 @@ import pytest
 
 from airflow_provider_octopods.simulator import SimulatorAdminClient
 from tests.engine.airflow_engine import StateObserver, log
+from tests.engine.conftest import send_records_left
 
 if TYPE_CHECKING:
     from tests.engine.airflow_engine import AirflowEngine
@@ -54,5 +55,5 @@ def test_a_worker_killed_after_the_send_then_the_retry_sends_nothing(airflow_eng
         assert "An earlier try already sent sms message" in retry_log
     else:
         assert try_number == 1
-    records = [key for (key,) in engine.db_rows("SELECT key FROM variable") if f"__{DAG_ID}__" in key]
+    records = send_records_left(engine, DAG_ID)
     assert records == [], f"send records left behind: {records}"

@@ -96,14 +96,14 @@ class FakeTaskInstance:
 
 @outside_a_task
 def test_the_success_callback_removes_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow import settings
+
     from airflow_provider_octopods.operators import _send_ledger
 
     monkeypatch.setattr(_send_ledger, "HAS_TASK_STATE_STORE", False)
     name = variable_name("ledger_callback", "send", "manual__1", 2)
     put(name, json.dumps({"state": "sent"}))
     release_after_success({"ti": FakeTaskInstance()})  # type: ignore[typeddict-item]
-    from airflow import settings
-
     settings.Session().commit()  # what the worker does right after the callbacks
     assert stored(name) is None
 
